@@ -1,0 +1,40 @@
+"""ageshift: make faces (and pets) older or younger with GANs.
+
+The short public API::
+
+    import ageshift
+    model = ageshift.load("models/utk-cyclegan")          # or "identity"
+    older = model.translate(pil_image, direction="older")  # PIL in, PIL out; tensors (B, 3, H, W) in [-1, 1] too
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .models.translator import Translator
+
+
+def load(model: str, device: str = "cpu") -> Translator:
+    """Load an exported model folder (or ``"identity"``); see :func:`ageshift.models.translator.load`."""
+    from .models.translator import load as _load
+
+    return _load(model, device=device)
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy re-exports keep `import ageshift` free of torch start-up cost.
+    if name in ("Translator", "IdentityTranslator"):
+        from .models import translator
+
+        return getattr(translator, name)
+    if name in ("create_model", "list_models", "register_model"):
+        from . import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'ageshift' has no attribute {name!r}")
+
+
+__all__ = ["IdentityTranslator", "Translator", "create_model", "list_models", "load", "register_model"]

@@ -1,0 +1,3 @@
+"""ageshift CLI: demo commands."""
+
+from ._app import app, prepare_app  # noqa: F401

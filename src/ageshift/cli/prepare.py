@@ -1,0 +1,3 @@
+"""ageshift CLI: prepare commands."""
+
+from ._app import app, prepare_app  # noqa: F401

@@ -1,0 +1,3 @@
+"""ageshift CLI: translate commands."""
+
+from ._app import app, prepare_app  # noqa: F401

@@ -1,0 +1,17 @@
+"""CycleGAN (Zhu et al. 2017): unpaired translation with adversarial, cycle and identity losses."""
+
+from .config import PRESETS, CycleGANConfig, DiscriminatorConfig, GeneratorConfig, cyclegan_config
+from .model import CycleGAN, build_generators
+from .networks import PatchDiscriminator, ResnetGenerator
+
+__all__ = [
+    "PRESETS",
+    "CycleGAN",
+    "CycleGANConfig",
+    "DiscriminatorConfig",
+    "GeneratorConfig",
+    "PatchDiscriminator",
+    "ResnetGenerator",
+    "build_generators",
+    "cyclegan_config",
+]

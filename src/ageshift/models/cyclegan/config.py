@@ -1,0 +1,77 @@
+"""CycleGAN configuration and its presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ...config import from_dict, merge, to_dict
+from ...errors import ConfigError
+
+
+@dataclass
+class GeneratorConfig:
+    """ResNet generator (Johnson et al. 2016, as used by CycleGAN)."""
+
+    channels: int = 64
+    num_res_blocks: int = 9
+    num_downsamples: int = 2
+    norm: Literal["instance", "batch", "none"] = "instance"
+    padding: Literal["reflect", "replicate", "zeros"] = "reflect"
+    dropout: float = 0.0
+    #: "transpose" is the reference layout (importable checkpoints); "resize" avoids checkerboard artefacts.
+    upsample: Literal["transpose", "resize"] = "transpose"
+
+
+@dataclass
+class DiscriminatorConfig:
+    """PatchGAN discriminator: ``num_layers`` strided convs give a 70×70 receptive field at 3."""
+
+    channels: int = 64
+    num_layers: int = 3
+    norm: Literal["instance", "batch", "none"] = "instance"
+
+
+@dataclass
+class CycleGANConfig:
+    """Everything that defines a CycleGAN model (networks and losses); training schedule lives elsewhere."""
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    image_size: int = 256
+    gan_loss: Literal["lsgan", "nonsaturating", "hinge"] = "lsgan"
+    cycle_weight: float = 10.0
+    #: identity loss weight as a fraction of ``cycle_weight`` (0.5 in the paper's photo tasks).
+    identity_fraction: float = 0.5
+    pool_size: int = 50
+    init_gain: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.image_size % (2**self.generator.num_downsamples) != 0:
+            raise ConfigError(
+                f"model.image_size={self.image_size} must be divisible by 2**num_downsamples="
+                f"{2**self.generator.num_downsamples}"
+            )
+        for name in ("cycle_weight", "identity_fraction", "init_gain"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"model.{name} must be >= 0, got {getattr(self, name)}")
+
+
+PRESETS: dict[str, dict] = {
+    # The paper's configuration: 64 channels, 9 residual blocks, 256² images.
+    "paper": {},
+    # Small enough to train in minutes on a laptop CPU; still the same architecture family.
+    "fast": {
+        "generator": {"channels": 16, "num_res_blocks": 4},
+        "discriminator": {"channels": 16, "num_layers": 3},
+        "image_size": 64,
+    },
+}
+
+
+def cyclegan_config(preset: str = "paper", overrides: dict | None = None) -> CycleGANConfig:
+    """Build a config from a preset name plus nested overrides (``{"generator": {"channels": 32}}``)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    data = merge(to_dict(CycleGANConfig()), PRESETS[preset])
+    return from_dict(CycleGANConfig, merge(data, overrides or {}), where="model")

@@ -1,0 +1,5 @@
+"""Reusable layers and blocks."""
+
+from .layers import ResidualBlock, init_weights, make_norm
+
+__all__ = ["ResidualBlock", "init_weights", "make_norm"]

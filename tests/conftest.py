@@ -1,0 +1,26 @@
+"""Shared test fixtures: tiny images and folders made on the fly."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+# Two cores on CI: keep torch from oversubscribing when pytest-xdist runs workers.
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def random_image(
+    rng: np.random.Generator, size: tuple[int, int] = (32, 24), mode: str = "RGB"
+) -> Image.Image:
+    """A random image of ``size`` (width, height) converted to ``mode``."""
+    array = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(array, "RGB").convert(mode)
