@@ -1,0 +1,219 @@
+"""The local web page: a Gradio ``Blocks`` app over :func:`ageshift.web.pipeline.process`.
+
+The page holds no model logic: it uploads a file, hands its path to ``process`` and shows what comes back.
+Safe defaults live here: loopback binding, an upload size limit, an allow-list of image types, a bounded
+queue, temporary files deleted after a while, no share links, no telemetry, no file serving beyond Gradio's
+own upload cache (``allowed_paths`` is never set), and nothing loaded from outside the machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError, MissingDependencyError
+from ..io import IMAGE_SUFFIXES
+from .pipeline import FACE_TABLE_COLUMNS, ProcessResult, process, supports_strength
+
+#: Labels of the mode choice, mapped to ``process``'s ``mode`` values.
+MODE_LABELS = {"each face": "faces", "whole picture": "whole"}
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How the page is served.
+
+    Attributes:
+        host: interface to bind; ``127.0.0.1`` keeps the page on this machine.
+        port: TCP port; ``None`` lets Gradio pick a free one from 7860 upwards.
+        max_upload_mb: uploads larger than this many megabytes are refused before they reach the model.
+        detector: face detector name passed to the face pipeline.
+        max_queue: requests waiting beyond this are turned away ("queue full") instead of piling up.
+        concurrency: photos processed at the same time (one keeps CPU memory and latency predictable).
+        cache_seconds: uploaded and generated files older than this are deleted (checked as often).
+    """
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+    max_upload_mb: float = 20.0
+    detector: str = "mtcnn"
+    max_queue: int = 16
+    concurrency: int = 1
+    cache_seconds: int = 900
+
+    def __post_init__(self) -> None:
+        if not self.max_upload_mb > 0:
+            raise ConfigError(f"max_upload_mb must be > 0, got {self.max_upload_mb}")
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ConfigError(f"port must be between 1 and 65535, got {self.port}")
+        for name in ("max_queue", "concurrency", "cache_seconds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload limit in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+def import_gradio() -> Any:
+    """Import Gradio with telemetry and update checks switched off (they would contact servers on the web)."""
+    # Gradio reads these when it is imported and when a page is built, so set them first.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("GRADIO_SSR_MODE", "False")
+    try:
+        import gradio
+    except ImportError:
+        raise MissingDependencyError("gradio", "web", "the web page (ageshift serve)") from None
+    return gradio
+
+
+def build_app(translator: Any, settings: ServeSettings | None = None, model_name: str = "") -> Any:
+    """Build the page for one loaded model.
+
+    Args:
+        translator: the model (``ageshift.load(...)``), the same object the CLI uses.
+        settings: detector and cache settings; defaults to ``ServeSettings()``.
+        model_name: shown in the page header.
+
+    Returns:
+        A ``gradio.Blocks`` app, not yet launched.
+    """
+    gr = import_gradio()
+    settings = settings or ServeSettings()
+    with gr.Blocks(
+        title="ageshift",
+        analytics_enabled=False,
+        delete_cache=(settings.cache_seconds, settings.cache_seconds),
+    ) as blocks:
+        gr.Markdown(
+            f"## ageshift: make a face older or younger\nModel: `{model_name or translator.family}`. "
+            "Drop a photo, pick a direction, press **Transform**. Everything runs on this machine."
+        )
+        with gr.Row():
+            upload = gr.File(
+                label="Photo",
+                file_count="single",
+                file_types=sorted(IMAGE_SUFFIXES),
+                type="filepath",
+                elem_id="upload",
+            )
+            with gr.Column():
+                direction, strength, mode = _controls(gr, translator)
+                run_button = gr.Button("Transform", variant="primary", elem_id="run")
+        message = gr.Markdown(elem_id="message")
+        with gr.Row(equal_height=True):
+            before = _image_output(gr, "Before (faces found are marked)", "before")
+            after = _image_output(gr, "After (download with the button on the image)", "after")
+        table = gr.Dataframe(
+            headers=list(FACE_TABLE_COLUMNS),
+            label="Faces found",
+            interactive=False,
+            elem_id="faces",
+        )
+        handler = functools.partial(_on_transform, translator=translator, detector=settings.detector)
+        run_button.click(
+            handler,
+            inputs=[upload, direction, strength, mode],
+            outputs=[before, after, table, message],
+            concurrency_limit=settings.concurrency,
+            api_name="transform",
+        )
+    blocks.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency)
+    return blocks
+
+
+def _controls(gr: Any, translator: Any) -> tuple[Any, Any, Any]:
+    """Direction choice, strength slider (visible only if the model takes a strength), and mode choice."""
+    directions = list(translator.directions)
+    direction = gr.Radio(directions, value=directions[0], label="Direction", elem_id="direction")
+    strength = gr.Slider(
+        0.0,
+        1.0,
+        value=1.0,
+        step=0.05,
+        label="Strength",
+        visible=supports_strength(translator),
+        elem_id="strength",
+    )
+    mode = gr.Radio(list(MODE_LABELS), value="each face", label="Apply to", elem_id="mode")
+    return direction, strength, mode
+
+
+def _image_output(gr: Any, label: str, elem_id: str) -> Any:
+    """A read-only image panel written as PNG (lossless) with a download button."""
+    return gr.Image(
+        label=label,
+        type="pil",
+        format="png",
+        interactive=False,
+        buttons=["download", "fullscreen"],
+        elem_id=elem_id,
+    )
+
+
+def _on_transform(
+    upload: str | None,
+    direction: str,
+    strength: float,
+    mode_label: str,
+    *,
+    translator: Any,
+    detector: Any,
+) -> ProcessResult:
+    """The button's handler: map the controls to ``process`` arguments."""
+    return process(
+        upload,
+        direction,
+        translator=translator,
+        detector=detector,
+        mode=MODE_LABELS.get(mode_label, mode_label),
+        strength=float(strength) if supports_strength(translator) else None,
+    )
+
+
+def launch(blocks: Any, settings: ServeSettings, block: bool = True) -> str:
+    """Start serving ``blocks`` with the safe settings.
+
+    Args:
+        blocks: the app from :func:`build_app`.
+        settings: host, port and upload limit.
+        block: keep serving until interrupted; ``False`` returns once the server is up (tests).
+
+    Returns:
+        The local URL of the page.
+    """
+    import_gradio()
+    _, local_url, _ = blocks.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        share=False,
+        max_file_size=settings.max_upload_bytes,
+        show_error=False,
+        prevent_thread_lock=not block,
+        inbrowser=False,
+        quiet=not block,
+        ssr_mode=False,
+        mcp_server=False,
+        enable_monitoring=False,
+        footer_links=[],
+    )
+    return local_url
+
+
+def serve(model: str, settings: ServeSettings | None = None) -> None:
+    """Load ``model`` and serve the page until interrupted (what ``ageshift serve`` runs).
+
+    Args:
+        model: an exported model folder or ``"identity"``.
+        settings: how to serve; defaults to ``ServeSettings()`` (127.0.0.1, 20 MB uploads).
+    """
+    from .. import load
+
+    settings = settings or ServeSettings()
+    import_gradio()  # fail on a missing extra before the slower model load
+    translator = load(model)
+    blocks = build_app(translator, settings, model_name=str(model))
+    launch(blocks, settings, block=True)
