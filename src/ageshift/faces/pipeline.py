@@ -85,6 +85,7 @@ def age_photo(
     detect_max_side: int | None = 1024,
     feather: float = 0.08,
     box_padding: float = 0.15,
+    strength: float | None = None,
 ) -> PhotoResult:
     """Make every face in a photo older or younger and paste it back seamlessly.
 
@@ -103,6 +104,7 @@ def age_photo(
         detect_max_side: detection runs on a copy at most this large (``None``: full size).
         feather: soft mask edge as a fraction of the crop.
         box_padding: context around user boxes, as a fraction of the box.
+        strength: ``0``–``1``: mix of original (0) and translated (1) crop; ``None`` means 1.
 
     Returns:
         :class:`PhotoResult` with an image of the input's size; pixels outside the face masks are unchanged.
@@ -113,6 +115,8 @@ def age_photo(
         )
     if mode not in MODES:
         raise AgeshiftError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if strength is not None and not 0.0 <= strength <= 1.0:
+        raise AgeshiftError(f"strength must be between 0 and 1, got {strength}")
     photo = image if image.mode == "RGB" else image.convert("RGB")
     if mode == "whole":
         return PhotoResult(_translate_whole(photo, translator, direction), [], mode, direction)
@@ -132,6 +136,8 @@ def age_photo(
     for (detection, aligned, mask), translated in reversed(list(zip(faces, translated_crops, strict=True))):
         if color_match:
             translated = match_colors(translated, aligned.crop, mask)
+        if strength is not None:
+            translated = Image.blend(aligned.crop, translated, strength)
         window = paste_face(output, translated, mask, aligned)
         source = "box" if boxes is not None else "detector"
         results.append(FaceResult(detection, aligned, translated, window, source))
