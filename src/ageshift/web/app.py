@@ -81,8 +81,12 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
     Returns:
         A ``gradio.Blocks`` app, not yet launched.
     """
+    from ..faces import create_detector
+
     gr = import_gradio()
     settings = settings or ServeSettings()
+    # One detector for the page's lifetime: loading its networks per request would add seconds to each.
+    detector = create_detector(settings.detector)
     with gr.Blocks(
         title="ageshift",
         analytics_enabled=False,
@@ -113,7 +117,7 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
             interactive=False,
             elem_id="faces",
         )
-        handler = functools.partial(_on_transform, translator=translator, detector=settings.detector)
+        handler = functools.partial(_on_transform, translator=translator, detector=detector)
         run_button.click(
             handler,
             inputs=[upload, direction, strength, mode],

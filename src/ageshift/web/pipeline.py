@@ -23,8 +23,6 @@ from ..io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_image
 FACE_TABLE_COLUMNS = ("face", "x0", "y0", "x1", "y1", "width", "height", "score")
 #: Longest side of the annotated "before" preview; the "after" image keeps the photo's full size.
 PREVIEW_MAX_SIDE = 1600
-#: Ways the page can apply a model: detect and translate each face, or translate the whole picture.
-MODES = ("faces", "whole")
 _BOX_COLOURS = ((0, 230, 118), (255, 179, 0), (41, 182, 246), (236, 64, 122), (171, 71, 188))
 
 
@@ -92,17 +90,12 @@ def process(
         photo = _read_upload(image, max_pixels)
     except AgeshiftError as error:
         return ProcessResult(None, None, [], f"Could not read this file: {error}")
-    if direction not in translator.directions:
-        options = " or ".join(translator.directions)
-        return ProcessResult(photo, None, [], f"Unknown direction {direction!r}: choose {options}.")
-    if mode not in MODES:
-        return ProcessResult(photo, None, [], f"Unknown mode {mode!r}: choose {' or '.join(MODES)}.")
     try:
         after, faces = run_pipeline(
             photo, translator, direction, detector=detector, mode=mode, strength=strength
         )
     except AgeshiftError as error:
-        return ProcessResult(photo, None, [], f"Could not process this photo: {error}")
+        return ProcessResult(draw_face_boxes(photo, []), None, [], f"Could not process this photo: {error}")
     before = draw_face_boxes(photo, faces)
     return ProcessResult(before, after, faces_table(faces), _summary(direction, mode, faces))
 
@@ -147,12 +140,7 @@ def run_pipeline(
     Returns:
         The translated photo (same size as ``photo``) and the faces found, largest first.
     """
-    try:
-        from ..faces import age_photo
-    except ImportError:  # TEMPORARY until ageshift.faces.age_photo lands (issue 3)
-        if mode == "faces":
-            raise AgeshiftError("face detection is not available yet; choose 'whole picture'") from None
-        return translator.translate(photo, direction=direction), []
+    from ..faces import age_photo
 
     options: dict[str, Any] = {"strength": strength} if strength is not None else {}
     result = age_photo(photo, translator, direction, detector=detector, mode=mode, **options)
@@ -199,7 +187,7 @@ def draw_face_boxes(photo: Image.Image, faces: Sequence[FaceRow]) -> Image.Image
         x0, y0, x1, y1 = (v * scale for v in face.box)
         draw.rectangle((x0, y0, x1, y1), outline=colour, width=line_width)
         label = str(number)
-        font_size = max(12, line_width * 7)
+        font_size = max(16, line_width * 8)
         left, top, right, bottom = draw.textbbox((0, 0), label, font_size=font_size)
         label_y = y0 - (bottom - top) - 2 * line_width if y0 > (bottom - top) + 2 * line_width else y0
         draw.rectangle(

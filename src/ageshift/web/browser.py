@@ -1,0 +1,161 @@
+"""Drive the page in a real Chromium with Playwright: for the browser tests and the README screenshot.
+
+Playwright's own browser download needs the internet, so this uses the system Chromium (Debian's
+``chromium`` package; ``.ci/install-browser`` installs it). Run as a script to refresh the screenshot::
+
+    python -m ageshift.web.browser --model identity --photo astronaut.png --out docs/screenshot.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import AgeshiftError, MissingDependencyError
+
+#: Flags that keep a headless Chromium quiet: no background requests to Google, no sync, no updates.
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+_CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+
+
+def find_chromium() -> Path | None:
+    """The system Chromium: ``$AGESHIFT_CHROMIUM``, then the usual Debian/Ubuntu paths, then ``PATH``.
+
+    Returns:
+        The executable's path, or ``None`` when none is installed.
+    """
+    configured = os.environ.get("AGESHIFT_CHROMIUM")
+    candidates = [configured] if configured else []
+    candidates += list(_CHROMIUM_CANDIDATES)
+    candidates += [shutil.which(name) for name in ("chromium", "chromium-browser")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    return None
+
+
+@contextmanager
+def open_browser() -> Iterator[Any]:
+    """A headless system Chromium under Playwright, closed on exit.
+
+    Returns:
+        A context manager yielding a Playwright ``Browser``.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise MissingDependencyError("playwright", "dev", "driving the page in a browser") from None
+    executable = find_chromium()
+    if executable is None:
+        raise AgeshiftError(
+            "no Chromium found (looked at $AGESHIFT_CHROMIUM, "
+            f"{', '.join(_CHROMIUM_CANDIDATES)} and PATH); install it with: apt-get install chromium"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable), args=list(CHROMIUM_ARGS))
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def transform_in_page(
+    page: Any, photo: str | Path, direction: str = "older", mode_label: str = "each face"
+) -> str:
+    """Upload ``photo`` on an open page, press Transform and wait for the result.
+
+    Args:
+        page: a Playwright ``Page`` showing the app.
+        photo: the file to upload.
+        direction: the direction radio's label.
+        mode_label: the "Apply to" radio's label.
+
+    Returns:
+        The message the page shows under the controls.
+    """
+    page.locator("#upload input[type=file]").set_input_files(str(photo))
+    # The file chip appears once the upload has reached the server.
+    page.locator("#upload").get_by_text(Path(photo).name).wait_for(timeout=30_000)
+    page.locator("#direction").get_by_text(direction, exact=True).click()
+    page.locator("#mode").get_by_text(mode_label, exact=True).click()
+    previous = page.locator("#message").inner_text()
+    page.locator("#run").click()
+    page.wait_for_function(
+        "previous => { const m = document.querySelector('#message'); "
+        "return m && m.innerText.trim() !== '' && m.innerText !== previous; }",
+        arg=previous,
+        timeout=60_000,
+    )
+    return page.locator("#message").inner_text()
+
+
+def capture_screenshot(
+    model: str, photo: str | Path, out: str | Path, direction: str = "older", width: int = 1280
+) -> Path:
+    """Serve ``model`` on a free loopback port, age ``photo`` in the page and save a screenshot.
+
+    Args:
+        model: exported model folder or ``"identity"``.
+        photo: the photo to upload.
+        out: PNG path of the screenshot (written atomically).
+        direction: ``"older"`` or ``"younger"``.
+        width: browser viewport width in pixels.
+
+    Returns:
+        The screenshot path.
+    """
+    from .. import load
+    from ..io import atomic_write
+    from .app import ServeSettings, build_app, launch
+
+    settings = ServeSettings(port=free_port())
+    blocks = build_app(load(model), settings, model_name=Path(model).name or model)
+    url = launch(blocks, settings, block=False)
+    try:
+        with open_browser() as browser:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(url, wait_until="networkidle")
+            transform_in_page(page, photo, direction)
+            page.locator("#after img").wait_for(timeout=30_000)
+            png = page.screenshot(full_page=True)
+    finally:
+        blocks.close()
+    with atomic_write(out) as stream:
+        stream.write(png)
+    return Path(out)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _main() -> None:
+    parser = argparse.ArgumentParser(description="Screenshot the ageshift page aging one photo.")
+    parser.add_argument("--model", default="identity")
+    parser.add_argument("--photo", required=True)
+    parser.add_argument("--out", default="docs/screenshot.png")
+    parser.add_argument("--direction", default="older")
+    arguments = parser.parse_args()
+    print(capture_screenshot(arguments.model, arguments.photo, arguments.out, arguments.direction))
+
+
+if __name__ == "__main__":
+    _main()
