@@ -19,6 +19,8 @@ class GeneratorConfig:
     norm: Literal["instance", "batch", "none"] = "instance"
     padding: Literal["reflect", "replicate", "zeros"] = "reflect"
     dropout: float = 0.0
+    #: learned per-channel scale and shift on instance norms (some reference-layout checkpoints carry them).
+    norm_affine: bool = False
     #: "transpose" is the reference layout (importable checkpoints); "resize" avoids checkerboard artefacts.
     upsample: Literal["transpose", "resize"] = "transpose"
 

@@ -63,9 +63,19 @@ class ResnetGenerator(nn.Module):
                 )
         self.up = nn.Sequential(*up)
         self.head = nn.Sequential(make_pad(config.padding, 3), nn.Conv2d(width, out_channels, 7), nn.Tanh())
+        if config.norm_affine and norm == "instance":
+            _make_instance_norms_affine(self)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.up(self.blocks(self.down(self.stem(images)))))
+
+
+def _make_instance_norms_affine(module: nn.Module) -> None:
+    """Swap every instance norm inside ``module`` for one with a learned scale (ones) and shift (zeros)."""
+    for parent in list(module.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.InstanceNorm2d) and not child.affine:
+                setattr(parent, name, nn.InstanceNorm2d(child.num_features, affine=True))
 
 
 class PatchDiscriminator(nn.Module):
