@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import AgeshiftError
+from ..errors import AgeshiftError, ImageLoadError
 from ._app import app, prepare_app
 
 OUTPUT_SUFFIX = ".png"
@@ -92,8 +92,15 @@ def age(
     face_detector = None if whole_image or boxes else create_detector(detector)
     table = Table("photo", "faces", "output", title=f"ageshift age --direction {direction}")
     summary, used = [], set()
+    failures: list[str] = []
     for path in track(files, description="aging photos", transient=True):
-        image = load_image(path)
+        try:
+            image = load_image(path)
+        except ImageLoadError as error:
+            # One unreadable file must not stop a folder: report it, go on, and exit 2 at the end.
+            failures.append(str(error))
+            table.add_row(path.name, "[red]unreadable[/]", "")
+            continue
         result = age_photo(
             image, translator, direction, detector=face_detector, mode="whole" if whole_image else "faces",
             boxes=boxes, max_faces=max_faces, min_face_size=min_face_size, color_match=color_match,
@@ -104,12 +111,19 @@ def age(
                 save_image(face.aligned.crop, save_crops / f"{target.stem}_face{index}_input.png")
                 save_image(face.translated, save_crops / f"{target.stem}_face{index}_{direction}.png")
         faces_text = "whole image" if whole_image else str(len(result.faces))
-        table.add_row(str(path), faces_text, str(target))
+        table.add_row(path.name, faces_text, target.name)
         summary.append({"input": str(path), "output": str(target), **result.to_json()})
     Console().print(table)
+    Console().print(f"results in {out}", highlight=False)
     if report is not None:
         with atomic_write(report, "w") as stream:
-            json.dump({"model": model, "direction": direction, "photos": summary}, stream, indent=2)
+            json.dump(
+                {"model": model, "direction": direction, "photos": summary, "errors": failures},
+                stream,
+                indent=2,
+            )
+    if failures:
+        raise AgeshiftError(f"{len(failures)} of {len(files)} photos could not be read; first: {failures[0]}")
 
 
 @prepare_app.command("faces")
