@@ -99,12 +99,12 @@ def test_cue_accepts_tensors_and_other_sizes() -> None:
 
 
 def test_dataset_layout_and_determinism(tmp_path) -> None:
-    report = make_synthetic_dataset(tmp_path / "one", count=40, size=32, seed=3, test_fraction=0.25)
-    make_synthetic_dataset(tmp_path / "two", count=40, size=32, seed=3, test_fraction=0.25)
-    make_synthetic_dataset(tmp_path / "three", count=40, size=32, seed=4, test_fraction=0.25)
-    assert report.counts == {"trainA": 15, "trainB": 15, "testA": 5, "testB": 5}
+    report = make_synthetic_dataset(tmp_path / "one", count=24, size=32, seed=3, test_fraction=0.25)
+    make_synthetic_dataset(tmp_path / "two", count=24, size=32, seed=3, test_fraction=0.25)
+    make_synthetic_dataset(tmp_path / "three", count=24, size=32, seed=4, test_fraction=0.25)
+    assert report.counts == {"trainA": 9, "trainB": 9, "testA": 3, "testB": 3}
     rows = read_manifest(tmp_path / "one")
-    assert len(rows) == 40 and set(rows[0]) == {"file", "split", "domain", "age", "cue"}
+    assert len(rows) == 24 and set(rows[0]) == {"file", "split", "domain", "age", "cue"}
     for row in rows:
         assert (tmp_path / "one" / row["file"]).is_file()
         low, high = (18, 31) if row["domain"] == "A" else (55, 81)

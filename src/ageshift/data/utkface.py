@@ -1,0 +1,323 @@
+"""UTKFace preparation: parse the labels in the file names, select two age groups, split and resize.
+
+UTKFace names its images ``age_gender_race_datetime.jpg.chip.jpg`` (age in years, gender 0 = male,
+1 = female, race 0-4 = White, Black, Asian, Indian, Others). The real download holds a few names with a
+missing or non-numeric field; they are reported and skipped, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, ImageLoadError
+from ..image import center_crop_square, resize_pil
+from ..io import list_images, load_image, save_image
+from .manifest import (
+    SPLIT_FOLDERS,
+    ManifestRow,
+    check_disjoint,
+    check_test_fraction,
+    choose_test_items,
+    prepare_output,
+    write_dataset_json,
+    write_manifest,
+)
+
+GENDERS = ("male", "female")
+RACES = ("White", "Black", "Asian", "Indian", "Others")
+#: Gender filters ``select_utkface`` accepts.
+GENDER_FILTERS = ("any", "male", "female")
+#: The crop UTKFace ships as "Aligned&Cropped Faces": 200² JPEG chips, faces aligned on their landmarks and
+#: centred with the whole head and some background visible. The padding is an estimate by eye (the
+#: dataset does not publish its alignment parameters), in dlib ``get_face_chip`` terms.
+UTKFACE_CROP = {
+    "template": "utkface",
+    "size": 200,
+    "padding": 0.3,
+    "source_size": 200,
+    "aligned": True,
+    "note": "UTKFace 'Aligned&Cropped Faces' 200x200 chips; padding estimated, not published",
+}
+#: ``age_gender_race_datetime`` then ``.jpg.chip.jpg`` (aligned chips) or ``.jpg`` (in-the-wild originals).
+_NAME_PATTERN = re.compile(r"^(\d{1,3})_([01])_([0-4])_(\d{8,17})(?:\.jpg\.chip)?\.jpg$", re.IGNORECASE)
+#: How many malformed or unreadable names a report quotes.
+QUOTED_NAMES = 5
+
+
+@dataclass(frozen=True)
+class UTKFaceRecord:
+    """One UTKFace image and the labels in its name."""
+
+    path: Path
+    age: int
+    gender: str
+    race: str
+    datetime: str
+
+
+@dataclass
+class UTKFaceScan:
+    """The labelled images under a folder, and the names that could not be parsed."""
+
+    records: list[UTKFaceRecord]
+    malformed: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UTKFacePrepareReport:
+    """What :func:`prepare_utkface` found and wrote."""
+
+    out: Path
+    found: int
+    malformed: list[str]
+    unreadable: list[str]
+    selected: dict[str, int]
+    counts: dict[str, int]
+
+
+def parse_utkface_name(path: str | Path) -> UTKFaceRecord | None:
+    """Read age, gender, race and timestamp from a UTKFace file name.
+
+    Args:
+        path: the file (only its name is parsed).
+
+    Returns:
+        The record, or ``None`` when the name does not follow ``age_gender_race_datetime.jpg.chip.jpg``.
+    """
+    path = Path(path)
+    match = _NAME_PATTERN.match(path.name)
+    if match is None:
+        return None
+    age, gender, race, stamp = match.groups()
+    return UTKFaceRecord(path, int(age), GENDERS[int(gender)], RACES[int(race)], stamp)
+
+
+def scan_utkface(source: str | Path) -> UTKFaceScan:
+    """Find and parse the UTKFace images under ``source`` (or its ``UTKFace/`` sub-folder).
+
+    Args:
+        source: the folder of images (searched recursively) or the folder holding ``UTKFace/``.
+
+    Returns:
+        A :class:`UTKFaceScan`: records sorted by file name; malformed and duplicate names.
+    """
+    root = Path(source)
+    if (root / "UTKFace").is_dir():
+        root = root / "UTKFace"
+    scan = UTKFaceScan(records=[])
+    seen: set[str] = set()
+    for path in list_images(root):
+        record = parse_utkface_name(path)
+        if record is None:
+            scan.malformed.append(path.name)
+        elif path.name in seen:
+            # The same chip under two sub-folders (e.g. UTKFace/ and crop_part1/) must not count twice.
+            scan.duplicates.append(path.name)
+        else:
+            seen.add(path.name)
+            scan.records.append(record)
+    scan.records.sort(key=lambda record: record.path.name)
+    return scan
+
+
+def age_histogram(records: Sequence[UTKFaceRecord], width: int = 10) -> dict[str, int]:
+    """Count records per age bracket of ``width`` years, e.g. ``{"20-29": 412, ...}`` (non-empty only)."""
+    counts = Counter(record.age // width for record in records)
+    return {f"{k * width}-{k * width + width - 1}": counts[k] for k in sorted(counts)}
+
+
+def select_utkface(
+    records: Sequence[UTKFaceRecord],
+    young: tuple[int, int],
+    old: tuple[int, int],
+    gender: str = "any",
+    balance: bool = False,
+    seed: int = 0,
+) -> dict[str, list[UTKFaceRecord]]:
+    """Split records into the young (A) and old (B) domains by inclusive age ranges.
+
+    Args:
+        records: parsed images.
+        young: ages of domain A.
+        old: ages of domain B.
+        gender: ``"any"``, ``"male"`` or ``"female"``.
+        balance: subsample the larger domain (deterministically by ``seed``) to the size of the smaller.
+        seed: random seed for balancing.
+
+    Returns:
+        ``{"A": [...], "B": [...]}``, each sorted by file name.
+    """
+    check_disjoint(young, old)
+    if gender not in GENDER_FILTERS:
+        raise ConfigError(f"gender '{gender}' is not one of {', '.join(GENDER_FILTERS)}")
+    kept = [r for r in records if gender == "any" or r.gender == gender]
+    domains = {
+        "A": [r for r in kept if young[0] <= r.age <= young[1]],
+        "B": [r for r in kept if old[0] <= r.age <= old[1]],
+    }
+    empty = [name for name, members in domains.items() if not members]
+    if empty:
+        ranges = {"A": young, "B": old}
+        wanted = " and ".join(f"{ranges[d][0]}-{ranges[d][1]}" for d in empty)
+        raise DataError(
+            f"no images with age {wanted} (gender {gender}) among {len(records)} labelled images; "
+            f"ages found: {_format_histogram(age_histogram(kept)) or 'none'}"
+        )
+    if balance:
+        smallest = min(len(members) for members in domains.values())
+        for offset, (name, members) in enumerate(sorted(domains.items())):
+            rng = np.random.default_rng([seed, 7, offset])
+            chosen = np.sort(rng.choice(len(members), size=smallest, replace=False))
+            domains[name] = [members[i] for i in chosen]
+    return domains
+
+
+def _format_histogram(histogram: dict[str, int]) -> str:
+    return ", ".join(f"{bracket}: {count}" for bracket, count in histogram.items())
+
+
+def prepare_utkface(
+    source: str | Path,
+    out: str | Path,
+    young: tuple[int, int] = (20, 29),
+    old: tuple[int, int] = (50, 59),
+    gender: str = "any",
+    balance: bool = False,
+    test_fraction: float = 0.1,
+    size: int = 256,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> UTKFacePrepareReport:
+    """Build a young/old dataset in the standard layout from a UTKFace download.
+
+    Source files are only read. Each selected image is centre-cropped to a square (a no-op for UTKFace's
+    chips), resized to ``size`` with Lanczos filtering and written as JPEG; unreadable images are skipped.
+
+    Args:
+        source: folder of UTKFace images (recursive), or the folder holding ``UTKFace/``.
+        out: dataset root to write (must not be inside ``source``).
+        young: inclusive age range of domain A.
+        old: inclusive age range of domain B.
+        gender: ``"any"``, ``"male"`` or ``"female"``.
+        balance: make both domains the same size.
+        test_fraction: share of each domain for ``testA``/``testB``.
+        size: side of the written images.
+        seed: random seed of balancing and splitting.
+        overwrite: replace an earlier dataset in ``out``.
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`UTKFacePrepareReport`.
+    """
+    source, out = Path(source), Path(out)
+    check_test_fraction(test_fraction)
+    if size < 16:
+        raise ConfigError(f"image size must be at least 16 pixels, got {size}")
+    if not source.is_dir():
+        raise DataError(f"{source}: UTKFace source folder does not exist")
+    if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
+        raise DataError(f"{out}: the output must not be inside the source folder {source}")
+    scan = scan_utkface(source)
+    if not scan.records:
+        raise DataError(
+            f"{source}: no UTKFace-named images (age_gender_race_datetime.jpg.chip.jpg) found"
+            + (
+                f"; {len(scan.malformed)} other images, e.g. {', '.join(scan.malformed[:QUOTED_NAMES])}"
+                if scan.malformed
+                else ""
+            )
+        )
+    domains = select_utkface(scan.records, young, old, gender, balance, seed)
+    root = prepare_output(out, overwrite)
+    rows, unreadable = _write_domains(domains, root, test_fraction, size, seed, progress)
+    if not any(row.domain == "A" for row in rows) or not any(row.domain == "B" for row in rows):
+        raise DataError(
+            f"{source}: every selected image of one domain was unreadable: {', '.join(unreadable[:QUOTED_NAMES])}"
+        )
+    write_manifest(root, rows, ["age", "gender", "race", "source"])
+    counts = {
+        folder: sum(row.file.startswith(folder + "/") for row in rows) for folder in SPLIT_FOLDERS.values()
+    }
+    write_dataset_json(
+        root,
+        name="utkface",
+        source=str(source.resolve()),
+        domains={
+            "A": {
+                "label": f"age {young[0]}-{young[1]}",
+                "age_min": young[0],
+                "age_max": young[1],
+                "gender": gender,
+            },
+            "B": {"label": f"age {old[0]}-{old[1]}", "age_min": old[0], "age_max": old[1], "gender": gender},
+        },
+        image_size=size,
+        crop=dict(UTKFACE_CROP),
+        extra={
+            "seed": seed,
+            "balance": balance,
+            "test_fraction": test_fraction,
+            "counts": counts,
+            "skipped": {
+                "malformed": len(scan.malformed),
+                "duplicates": len(scan.duplicates),
+                "unreadable": len(unreadable),
+            },
+        },
+    )
+    return UTKFacePrepareReport(
+        out=root,
+        found=len(scan.records),
+        malformed=scan.malformed,
+        unreadable=unreadable,
+        selected={name: len(members) for name, members in domains.items()},
+        counts=counts,
+    )
+
+
+def _write_domains(
+    domains: dict[str, list[UTKFaceRecord]],
+    root: Path,
+    test_fraction: float,
+    size: int,
+    seed: int,
+    progress: bool,
+) -> tuple[list[ManifestRow], list[str]]:
+    """Split each domain, resize and write its images; return manifest rows and unreadable file names."""
+    from tqdm import tqdm
+
+    rows: list[ManifestRow] = []
+    unreadable: list[str] = []
+    total = sum(len(members) for members in domains.values())
+    with tqdm(total=total, desc="writing UTKFace images", unit="img", disable=not progress) as bar:
+        for offset, (domain, members) in enumerate(sorted(domains.items())):
+            is_test = choose_test_items(
+                len(members), test_fraction, np.random.default_rng([seed, 11, offset])
+            )
+            for record, test in zip(members, is_test, strict=True):
+                bar.update(1)
+                try:
+                    image = load_image(record.path)
+                except ImageLoadError:
+                    unreadable.append(record.path.name)
+                    continue
+                split = "test" if test else "train"
+                relative = f"{SPLIT_FOLDERS[(split, domain)]}/{record.path.name}"
+                save_image(resize_pil(center_crop_square(image), size), root / relative)
+                labels = {
+                    "age": record.age,
+                    "gender": record.gender,
+                    "race": record.race,
+                    "source": str(record.path),
+                }
+                rows.append(ManifestRow(relative, split, domain, labels))
+    rows.sort(key=lambda row: row.file)
+    return rows, unreadable
