@@ -151,6 +151,22 @@ def write_manifest(out: str | Path, rows: Sequence[ManifestRow], label_columns: 
     return path
 
 
+def split_counts(rows: Sequence[ManifestRow]) -> dict[str, int]:
+    """Count rows per split folder: ``{"trainA": n, "trainB": n, "testA": n, "testB": n}``."""
+    counts = dict.fromkeys(SPLIT_FOLDERS.values(), 0)
+    for row in rows:
+        counts[SPLIT_FOLDERS[(row.split, row.domain)]] += 1
+    return counts
+
+
+def age_domains(young: tuple[int, int], old: tuple[int, int], **details: Any) -> dict[str, dict[str, Any]]:
+    """The ``domains`` entry of ``dataset.json`` for a young (A) / old (B) split by inclusive age ranges."""
+    return {
+        name: {"label": f"age {low}-{high}", "age_min": low, "age_max": high, **details}
+        for name, (low, high) in (("A", young), ("B", old))
+    }
+
+
 def _format_label(value: Any) -> str:
     if value is None:
         return ""

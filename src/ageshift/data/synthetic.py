@@ -23,10 +23,12 @@ from ..io import save_image
 from .manifest import (
     SPLIT_FOLDERS,
     ManifestRow,
+    age_domains,
     check_disjoint,
     check_test_fraction,
     choose_test_items,
     prepare_output,
+    split_counts,
     write_dataset_json,
     write_manifest,
 )
@@ -440,17 +442,12 @@ def make_synthetic_dataset(
     bar.close()
     rows.sort(key=lambda row: row.file)
     write_manifest(root, rows, ["age", "cue"])
-    counts = {
-        folder: sum(row.file.startswith(folder + "/") for row in rows) for folder in SPLIT_FOLDERS.values()
-    }
+    counts = split_counts(rows)
     write_dataset_json(
         root,
         name="synthetic",
         source="synthetic",
-        domains={
-            "A": {"label": f"age {young[0]}-{young[1]}", "age_min": young[0], "age_max": young[1]},
-            "B": {"label": f"age {old[0]}-{old[1]}", "age_min": old[0], "age_max": old[1]},
-        },
+        domains=age_domains(young, old),
         image_size=size,
         crop={"template": "synthetic", "size": size, "padding": 0.0, "face_center": [0.5, 0.56]},
         extra={

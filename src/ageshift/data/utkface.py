@@ -21,10 +21,12 @@ from ..io import list_images, load_image, save_image
 from .manifest import (
     SPLIT_FOLDERS,
     ManifestRow,
+    age_domains,
     check_disjoint,
     check_test_fraction,
     choose_test_items,
     prepare_output,
+    split_counts,
     write_dataset_json,
     write_manifest,
 )
@@ -243,22 +245,12 @@ def prepare_utkface(
             f"{source}: every selected image of one domain was unreadable: {', '.join(unreadable[:QUOTED_NAMES])}"
         )
     write_manifest(root, rows, ["age", "gender", "race", "source"])
-    counts = {
-        folder: sum(row.file.startswith(folder + "/") for row in rows) for folder in SPLIT_FOLDERS.values()
-    }
+    counts = split_counts(rows)
     write_dataset_json(
         root,
         name="utkface",
         source=str(source.resolve()),
-        domains={
-            "A": {
-                "label": f"age {young[0]}-{young[1]}",
-                "age_min": young[0],
-                "age_max": young[1],
-                "gender": gender,
-            },
-            "B": {"label": f"age {old[0]}-{old[1]}", "age_min": old[0], "age_max": old[1], "gender": gender},
-        },
+        domains=age_domains(young, old, gender=gender),
         image_size=size,
         crop=dict(UTKFACE_CROP),
         extra={
