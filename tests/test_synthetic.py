@@ -11,8 +11,10 @@ from PIL import Image, ImageFilter
 
 from ageshift.data.manifest import read_manifest
 from ageshift.data.synthetic import (
+    CUE_CALIBRATION,
     HAIR_STYLES,
     age_cue_features,
+    fit_cue_calibration,
     make_synthetic_dataset,
     make_utkface_named_folder,
     measure_age_cue,
@@ -131,6 +133,19 @@ def test_dataset_refuses_bad_options_and_existing_output(tmp_path) -> None:
         make_synthetic_dataset(tmp_path / "x", count=4, young=(20, 40), old=(30, 60))
     with pytest.raises(ConfigError, match="test fraction"):
         make_synthetic_dataset(tmp_path / "x", count=4, test_fraction=1.0)
+    with pytest.raises(ConfigError, match="at least 16"):
+        make_synthetic_dataset(tmp_path / "x", count=4, size=8)
+    assert not (tmp_path / "x").exists()
+
+
+def test_stored_calibration_matches_a_fresh_fit() -> None:
+    refit = fit_cue_calibration(count=300, seed=99)
+    rng = np.random.default_rng(5)
+    faces = [render_face(float(age), random_identity(rng), 64) for age in np.linspace(15, 80, 40)]
+    features = age_cue_features(faces)
+    refit_ages = refit[0] + features @ np.asarray(refit[1:])
+    assert np.max(np.abs(refit_ages - measure_age_cue(faces))) < 3.0
+    assert CUE_CALIBRATION[1] > 0 and CUE_CALIBRATION[2] < 0 and CUE_CALIBRATION[3] > 0
 
 
 def test_utkface_named_folder(tmp_path) -> None:

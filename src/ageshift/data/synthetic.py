@@ -422,6 +422,8 @@ def make_synthetic_dataset(
     check_test_fraction(test_fraction)
     if count < 2:
         raise ConfigError(f"synthetic dataset count must be at least 2 (one per domain), got {count}")
+    if size < 16:
+        raise ConfigError(f"synthetic face size must be at least 16 pixels, got {size}")
     root = prepare_output(out, overwrite)
     domain_ranges = {"A": (young[0], young[1] + 0.999), "B": (old[0], old[1] + 0.999)}
     indices = {"A": list(range(0, count, 2)), "B": list(range(1, count, 2))}
