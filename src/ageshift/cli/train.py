@@ -1,3 +1,132 @@
-"""ageshift CLI: train commands."""
+"""ageshift CLI: ``train`` (a CycleGAN run, resumable) and ``export`` (a run → a model folder)."""
 
-from ._app import app, prepare_app  # noqa: F401
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ..errors import AgeshiftError, ConfigError
+from ._app import app
+
+
+class _TqdmWarnings(logging.Handler):
+    """Prints warnings above the progress bar instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"warning: {record.getMessage()}")
+
+
+def _resolve_config(
+    preset: str,
+    config_file: Path | None,
+    overrides: list[str],
+    resume_run: Path | None,
+):
+    """The config to train with: preset/file/overrides for a new run; the run's saved one (+ overrides) on resume."""
+    from ..config import load_yaml, merge, parse_overrides
+    from ..training.config import config_from_dict, train_config
+
+    if resume_run is None:
+        return train_config(preset, config_file, overrides)
+    if config_file is None and not overrides:
+        return None  # the checkpoint's own config
+    saved = load_yaml(resume_run / "config.yaml")
+    if config_file is not None:
+        saved = merge(saved, load_yaml(config_file))
+    return config_from_dict(merge(saved, parse_overrides(overrides)))
+
+
+@app.command("train")
+def train_command(
+    data: Path | None = typer.Option(
+        None, "--data", help="DATA folder with trainA/ and trainB/ (testA/, testB/ give sample grids)."
+    ),
+    out: Path = typer.Option(Path("runs"), "--out", help="Folder of numbered runs (RUNS/NNN-name)."),
+    preset: str = typer.Option(
+        "fast", "--preset", help="fast (64², minutes on a CPU) or paper (64→128→256)."
+    ),
+    config_file: Path | None = typer.Option(None, "--config", help="YAML file with training config keys."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config key, e.g. --set log_every=10 --set model.generator.channels=32."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the newest run in --out (or --run RUN) from its newest checkpoint."
+    ),
+    run: Path | None = typer.Option(None, "--run", help="The run folder to continue (implies --resume)."),
+    name: str | None = typer.Option(None, "--name", help="Label of the new run folder."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str | None = typer.Option(None, "--precision", help="auto, fp32, bf16 or fp16."),
+    folder_a: Path | None = typer.Option(
+        None, "--folder-a", help="Domain A (young) folder, instead of --data."
+    ),
+    folder_b: Path | None = typer.Option(
+        None, "--folder-b", help="Domain B (old) folder, instead of --data."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train a CycleGAN (young ↔ old). Ctrl-C or SIGTERM saves a checkpoint; --resume continues it."""
+    from ..training import TrainingInterrupted, train
+    from ..training.rundir import latest_run
+
+    if (folder_a is None) != (folder_b is None):
+        raise ConfigError("give both --folder-a and --folder-b (or --data)")
+    source = (folder_a, folder_b) if folder_a is not None else data
+    resume_run = run if run is not None else (latest_run(out) if resume else None)
+    if resume_run is None and source is None:
+        raise ConfigError("--data DATA (or --folder-a and --folder-b) is required to start a run")
+    extra = [*overrides]
+    extra += [f"device={device}"] if device else []
+    extra += [f"precision={precision}"] if precision else []
+    config = _resolve_config(preset, config_file, extra, resume_run)
+    handler = _TqdmWarnings(logging.WARNING)
+    logging.getLogger("ageshift").addHandler(handler)
+    console = Console(stderr=True)
+    try:
+        run_dir = train(config, source, out, resume=resume_run or False, name=name, quiet=quiet)
+    except TrainingInterrupted as stopped:
+        console.print(f"{stopped}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+        code = {"SIGINT": 130, "SIGTERM": 143}.get(stopped.reason, 1)
+        raise typer.Exit(code) from None
+    finally:
+        logging.getLogger("ageshift").removeHandler(handler)
+    console.print(
+        f"run folder: {run_dir} (export it with: ageshift export {run_dir} --out MODEL)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("export")
+def export_command(
+    run: Path = typer.Argument(..., metavar="RUN", help="A run folder written by `ageshift train`."),
+    out: Path = typer.Option(..., "--out", help="Model folder to write (config.json + model.safetensors)."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="A checkpoint file of the run (default: the newest)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the files of an existing model folder."
+    ),
+) -> None:
+    """Export a training run's generators as a model for `ageshift translate` and `ageshift.load`."""
+    from ..training import export_run
+
+    if not run.is_dir():
+        raise AgeshiftError(f"{run}: run folder does not exist")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise AgeshiftError(
+            f"{out}: folder exists and is not empty (use --overwrite to replace its model files)"
+        )
+    translator = export_run(run, out, checkpoint)
+    steps = translator.metadata["training"]["steps"]
+    Console(stderr=True).print(
+        f"exported {run} (step {steps}, {translator.image_size}²) to {out}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
