@@ -23,6 +23,7 @@ from ageshift.data.synthetic import (
 )
 from ageshift.errors import AgeshiftError, ConfigError, DataError
 from ageshift.image import pil_to_tensor
+from ageshift.io import load_image
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_dataset_layout_and_determinism(tmp_path) -> None:
         low, high = (18, 31) if row["domain"] == "A" else (55, 81)
         assert low <= float(row["age"]) <= high
     assert report.mean_cue["B"] - report.mean_cue["A"] > 25
-    image = Image.open(tmp_path / "one" / rows[0]["file"])
+    image = load_image(tmp_path / "one" / rows[0]["file"])
     assert image.size == (32, 32)
     assert read_manifest(tmp_path / "two") == rows
     assert read_manifest(tmp_path / "three") != rows
@@ -155,4 +156,4 @@ def test_utkface_named_folder(tmp_path) -> None:
         age, gender, race, stamp = path.name.split(".")[0].split("_")
         assert 1 <= int(age) <= 90 and gender in "01" and race in "01234" and len(stamp) == 17
         assert path.name.endswith(".jpg.chip.jpg")
-    assert Image.open(paths[0]).size == (40, 40)
+    assert load_image(paths[0]).size == (40, 40)

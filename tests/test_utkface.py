@@ -21,6 +21,7 @@ from ageshift.data.utkface import (
     select_utkface,
 )
 from ageshift.errors import ConfigError, DataError
+from ageshift.io import load_image
 
 MALFORMED = [
     "39_1_20170116174525125.jpg.chip.jpg",
@@ -129,10 +130,11 @@ def test_prepare_writes_layout_deterministically_and_never_touches_source(tmp_pa
     assert {r["split"] + r["domain"] for r in rows} == {"trainA", "trainB", "testA", "testB"}
     assert set(rows[0]) == {"file", "split", "domain", "age", "gender", "race", "source"}
     for row in rows:
-        assert Image.open(tmp_path / "one" / row["file"]).size == (32, 32)
+        assert load_image(tmp_path / "one" / row["file"]).size == (32, 32)
         assert (20 <= int(row["age"]) <= 29) == (row["domain"] == "A")
     info = json.loads((tmp_path / "one" / "dataset.json").read_text())
-    assert info["crop"]["template"] == "utkface" and info["image_size"] == 32
+    assert info["crop"]["template"] == "utkface" and info["image_size"] == info["crop"]["size"] == 32
+    assert info["crop"]["padding"] == 0.0 and info["crop"]["source_size"] == 200
     assert info["domains"]["B"]["label"] == "age 50-59"
     prepare_utkface(source, tmp_path / "two", test_fraction=0.25, size=32, seed=0)
     prepare_utkface(source, tmp_path / "three", test_fraction=0.25, size=32, seed=5)

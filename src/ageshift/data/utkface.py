@@ -35,16 +35,16 @@ GENDERS = ("male", "female")
 RACES = ("White", "Black", "Asian", "Indian", "Others")
 #: Gender filters ``select_utkface`` accepts.
 GENDER_FILTERS = ("any", "male", "female")
-#: The crop UTKFace ships as "Aligned&Cropped Faces": 200² JPEG chips, faces aligned on their landmarks and
-#: centred with the whole head and some background visible. The padding is an estimate by eye (the
-#: dataset does not publish its alignment parameters), in dlib ``get_face_chip`` terms.
+#: Facts about UTKFace's "Aligned&Cropped Faces": 200² JPEG chips, aligned on facial landmarks, showing the
+#: whole face with a little hair and background (the dataset does not publish its alignment parameters).
+#: ``ageshift.faces.align`` holds a five-point "utkface" template fitted to such chips, so the crop itself
+#: needs no extra padding; ``size`` is set to the written image side.
 UTKFACE_CROP = {
     "template": "utkface",
-    "size": 200,
-    "padding": 0.3,
+    "padding": 0.0,
     "source_size": 200,
     "aligned": True,
-    "note": "UTKFace 'Aligned&Cropped Faces' 200x200 chips; padding estimated, not published",
+    "note": "UTKFace 'Aligned&Cropped Faces' 200x200 chips, resized; alignment parameters not published",
 }
 #: ``age_gender_race_datetime`` then ``.jpg.chip.jpg`` (aligned chips) or ``.jpg`` (in-the-wild originals).
 _NAME_PATTERN = re.compile(r"^(\d{1,3})_([01])_([0-4])_(\d{8,17})(?:\.jpg\.chip)?\.jpg$", re.IGNORECASE)
@@ -252,7 +252,7 @@ def prepare_utkface(
         source=str(source.resolve()),
         domains=age_domains(young, old, gender=gender),
         image_size=size,
-        crop=dict(UTKFACE_CROP),
+        crop={**UTKFACE_CROP, "size": size},
         extra={
             "seed": seed,
             "balance": balance,
