@@ -201,7 +201,8 @@ def prepare_utkface(
     """Build a young/old dataset in the standard layout from a UTKFace download.
 
     Source files are only read. Each selected image is centre-cropped to a square (a no-op for UTKFace's
-    chips), resized to ``size`` with Lanczos filtering and written as JPEG; unreadable images are skipped.
+    chips), resized to ``size`` with Lanczos filtering and written as JPEG; unreadable images are skipped
+    (after balancing, so each one skipped leaves its domain one image short).
 
     Args:
         source: folder of UTKFace images (recursive), or the folder holding ``UTKFace/``.
