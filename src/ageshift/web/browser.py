@@ -86,20 +86,33 @@ def transform_in_page(
     Returns:
         The message the page shows under the controls.
     """
+    clear = page.locator("#upload button[aria-label='Clear']")
+    if clear.count():  # a previous file replaces the drop zone until it is cleared
+        clear.click()
     page.locator("#upload input[type=file]").set_input_files(str(photo))
     # The file chip appears once the upload has reached the server.
     page.locator("#upload").get_by_text(Path(photo).name).wait_for(timeout=30_000)
     page.locator("#direction").get_by_text(direction, exact=True).click()
     page.locator("#mode").get_by_text(mode_label, exact=True).click()
-    previous = page.locator("#message").inner_text()
+    previous = page_message(page)
     page.locator("#run").click()
+    # Done when the message box is no longer pending and shows a new text (Gradio's timer is elsewhere).
     page.wait_for_function(
-        "previous => { const m = document.querySelector('#message'); "
-        "return m && m.innerText.trim() !== '' && m.innerText !== previous; }",
+        """previous => {
+            const wrapper = document.querySelector('#message [data-testid="markdown-wrapper"]');
+            const text = document.querySelector('#message [data-testid="markdown"]');
+            return wrapper && text && !wrapper.classList.contains('pending')
+                && text.innerText.trim() !== '' && text.innerText.trim() !== previous;
+        }""",
         arg=previous,
         timeout=60_000,
     )
-    return page.locator("#message").inner_text()
+    return page_message(page)
+
+
+def page_message(page: Any) -> str:
+    """The text of the page's message line (empty before the first run)."""
+    return page.locator('#message [data-testid="markdown"]').inner_text().strip()
 
 
 def capture_screenshot(
