@@ -67,7 +67,7 @@ def age(
     whole_image: bool = typer.Option(False, "--whole-image", help="Translate the whole picture (pets)."),
     box: list[str] | None = typer.Option(None, "--box", help="Region x0,y0,x1,y1 to translate (repeatable)."),
     max_faces: int = typer.Option(10, help="At most this many faces per photo, largest first."),
-    min_face_size: float = typer.Option(24.0, help="Ignore faces smaller than this (pixels)."),
+    min_face_size: float = typer.Option(40.0, help="Ignore faces smaller than this (pixels)."),
     color_match: bool = typer.Option(
         False, "--color-match", help="Match each face's colours to the original."
     ),

@@ -9,7 +9,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from ..errors import AgeshiftError
 from .align import AlignedFace, apply_affine, warp
 
-MASK_SHAPES = ("ellipse", "box")
+#: Rows blended at a time when pasting (bounds memory on very large photos).
+PASTE_BAND_ROWS = 512
 
 
 def face_mask(size: int, template_points: np.ndarray, feather: float = 0.08) -> Image.Image:
@@ -126,13 +127,30 @@ def paste_face(
     if x1 <= x0 or y1 <= y0:
         return None
     window = (int(x0), int(y0), int(x1), int(y1))
-    # Window pixels → crop pixels: the forward alignment after shifting by the window origin.
-    to_crop = aligned.matrix @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
-    size = (window[2] - window[0], window[3] - window[1])
-    warped = np.asarray(warp(translated, to_crop, size), np.float32)
+    # Blend in bands of rows so a face filling a 50-megapixel photo never needs a float copy of the whole window.
+    for top in range(window[1], window[3], PASTE_BAND_ROWS):
+        band = (window[0], top, window[2], min(top + PASTE_BAND_ROWS, window[3]))
+        _blend_band(photo, translated, mask, aligned.matrix, band)
+    return window
+
+
+def _blend_band(
+    photo: Image.Image,
+    translated: Image.Image,
+    mask: Image.Image,
+    matrix: np.ndarray,
+    band: tuple[int, int, int, int],
+) -> None:
+    """Warp crop and mask into one band of the photo and blend them there (in place)."""
+    x0, y0, x1, y1 = band
+    # Band pixels → crop pixels: the forward alignment after shifting by the band origin.
+    to_crop = matrix @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    size = (x1 - x0, y1 - y0)
     weights = np.asarray(warp(mask, to_crop, size, edge=False), np.float32)[..., None] / 255.0
-    region = np.asarray(photo.crop(window))
+    if not weights.any():
+        return
+    warped = np.asarray(warp(translated, to_crop, size), np.float32)
+    region = np.asarray(photo.crop(band))
     blended = region.astype(np.float32) * (1.0 - weights) + warped * weights
     result = np.where(weights > 0, np.clip(blended.round(), 0, 255).astype(np.uint8), region)
-    photo.paste(Image.fromarray(result), window[:2])
-    return window
+    photo.paste(Image.fromarray(result), band[:2])

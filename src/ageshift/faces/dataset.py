@@ -99,7 +99,7 @@ def prepare_face_dataset(
             continue
         report.photos += 1
         faces = filter_detections(
-            detect_faces(photo, found, detect_max_side), min_face_size, min_score, max_faces
+            detect_faces(photo, found, detect_max_side, min_face_size), min_face_size, min_score, max_faces
         )
         if not faces:
             report.photos_without_faces.append(str(relative))

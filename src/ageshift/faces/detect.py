@@ -76,23 +76,33 @@ def resolve_detector(detector: str | FaceDetector) -> FaceDetector:
 
 
 def detect_faces(
-    image: Image.Image, detector: str | FaceDetector = "mtcnn", max_side: int | None = 1024
+    image: Image.Image,
+    detector: str | FaceDetector = "mtcnn",
+    max_side: int | None = 1024,
+    min_face_size: float | None = None,
 ) -> list[FaceDetection]:
-    """Detect faces on a copy reduced to at most ``max_side`` pixels, reported in full-resolution pixels.
+    """Detect faces on a reduced copy of ``image``, reported in full-resolution pixels.
+
+    The copy is at most ``max_side`` pixels long, and no larger than needed to see faces of
+    ``min_face_size`` at the smallest size the detector looks for (a big speed-up: detection cost grows
+    with the pixels of the copy).
 
     Args:
         image: RGB PIL image of any size.
         detector: a backend name or a :class:`FaceDetector`.
-        max_side: longest side of the copy the detector sees (``None``: the full image).
+        max_side: longest side of the copy the detector sees (``None``: no limit).
+        min_face_size: smallest face wanted, in ``image`` pixels (``None``: no extra reduction).
 
     Returns:
         Detections in ``image`` pixels, in the detector's order (largest first).
     """
     found = resolve_detector(detector)
-    longest = max(image.size)
-    if max_side is None or longest <= max_side:
+    factor = 1.0 if max_side is None else max(image.size) / max_side
+    smallest_seen = getattr(found, "min_face_size", None)
+    if min_face_size and smallest_seen:
+        factor = max(factor, float(min_face_size) / float(smallest_seen))
+    if factor <= 1.0:
         return found.detect(image)
-    factor = longest / max_side
     size = (max(1, round(image.width / factor)), max(1, round(image.height / factor)))
     reduced = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     return [detection.scaled(image.width / size[0]) for detection in found.detect(reduced)]

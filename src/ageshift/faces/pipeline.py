@@ -78,7 +78,7 @@ def age_photo(
     mode: str = "faces",
     boxes: Sequence[Sequence[float]] | None = None,
     max_faces: int = 10,
-    min_face_size: float = 24.0,
+    min_face_size: float = 40.0,
     min_score: float = 0.9,
     color_match: bool = False,
     spec: AlignmentSpec | None = None,
@@ -86,11 +86,12 @@ def age_photo(
     feather: float = 0.08,
     box_padding: float = 0.15,
     strength: float | None = None,
+    in_place: bool = False,
 ) -> PhotoResult:
     """Make every face in a photo older or younger and paste it back seamlessly.
 
     Args:
-        image: the photo (any mode; used as RGB). Not modified.
+        image: the photo (any mode; used as RGB). Not modified unless ``in_place``.
         translator: a loaded model (``ageshift.load(...)``, ``"identity"`` included).
         direction: ``"older"`` or ``"younger"``.
         detector: backend name (``"mtcnn"``, ``"dlib"``) or a detector object.
@@ -105,6 +106,7 @@ def age_photo(
         feather: soft mask edge as a fraction of the crop.
         box_padding: context around user boxes, as a fraction of the box.
         strength: ``0``–``1``: mix of original (0) and translated (1) crop; ``None`` means 1.
+        in_place: paste into ``image`` itself instead of a copy (saves one photo's memory on huge photos).
 
     Returns:
         :class:`PhotoResult` with an image of the input's size; pixels outside the face masks are unchanged.
@@ -124,10 +126,10 @@ def age_photo(
     if boxes is not None:
         faces = [_box_face(photo, box, spec.size, box_padding, feather) for box in boxes]
     else:
-        found = detect_faces(photo, detector, detect_max_side)
+        found = detect_faces(photo, detector, detect_max_side, min_face_size)
         kept = filter_detections(found, min_face_size, min_score, max_faces)
         faces = [(d, align_face(photo, d, spec), face_mask(spec.size, spec.points(), feather)) for d in kept]
-    output = photo.copy()
+    output = photo if in_place and photo is image else photo.copy()
     results = []
     translated_crops = (
         translator.translate([aligned.crop for _, aligned, _ in faces], direction) if faces else []
