@@ -232,3 +232,32 @@ def test_bad_arguments_are_named(identity):
     detection = FaceDetection((0, 0, 1, 1), np.ones((5, 2)), 1.0)
     with pytest.raises(AgeshiftError, match="one point"):
         align_face(image, detection)
+
+
+def sharpness(image: Image.Image, box: tuple[int, int, int, int]) -> float:
+    """Mean absolute Laplacian of the gray image inside ``box``."""
+    gray = np.asarray(image.convert("L").crop(box), np.float64)
+    return float(
+        np.abs(
+            4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:]
+        ).mean()
+    )
+
+
+def test_keep_detail_adds_the_change_and_keeps_a_big_face_sharp(detector, identity):
+    image = grace_hopper().resize((1024, 1200), Image.Resampling.BICUBIC)  # face far larger than the crop
+    exact = age_photo(image, identity, "older", detector=detector, keep_detail=True)
+    assert np.array_equal(np.asarray(exact.image), np.asarray(image))
+    replaced = age_photo(image, BrighterTranslator(), "older", detector=detector)
+    detailed = age_photo(image, BrighterTranslator(), "older", detector=detector, keep_detail=True)
+    (face,) = detailed.faces
+    inner = tuple(int(v) for v in face.detection.box)
+    assert sharpness(detailed.image, inner) > 1.2 * sharpness(replaced.image, inner)
+    brightening = np.asarray(detailed.image, float)[inner[1] : inner[3], inner[0] : inner[2]].mean()
+    assert brightening > np.asarray(image, float)[inner[1] : inner[3], inner[0] : inner[2]].mean() + 20
+
+
+def test_in_place_pastes_into_the_given_image(detector):
+    image = astronaut()
+    result = age_photo(image, NegativeTranslator(), "older", detector=detector, in_place=True)
+    assert result.image is image

@@ -71,6 +71,11 @@ def age(
     color_match: bool = typer.Option(
         False, "--color-match", help="Match each face's colours to the original."
     ),
+    keep_detail: bool = typer.Option(
+        False,
+        "--keep-detail",
+        help="Add the model's change to the photo instead of replacing faces (sharper).",
+    ),
 ) -> None:
     """Make every face in photos older or younger and paste it back; the rest of each photo is untouched."""
     from rich.console import Console
@@ -104,6 +109,7 @@ def age(
         result = age_photo(
             image, translator, direction, detector=face_detector, mode="whole" if whole_image else "faces",
             boxes=boxes, max_faces=max_faces, min_face_size=min_face_size, color_match=color_match,
+            keep_detail=keep_detail, in_place=True,
         )  # fmt: skip
         target = save_image(result.image, _output_path(path, out, used))
         if save_crops is not None:

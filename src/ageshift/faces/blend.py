@@ -100,7 +100,11 @@ def match_colors(translated: Image.Image, reference: Image.Image, mask: Image.Im
 
 
 def paste_face(
-    photo: Image.Image, translated: Image.Image, mask: Image.Image, aligned: AlignedFace
+    photo: Image.Image,
+    translated: Image.Image,
+    mask: Image.Image,
+    aligned: AlignedFace,
+    keep_detail: bool = False,
 ) -> tuple[int, int, int, int] | None:
     """Blend a translated crop back into ``photo`` in place through the inverse alignment.
 
@@ -111,6 +115,8 @@ def paste_face(
         translated: RGB crop, the size of the aligned crop.
         mask: ``L`` crop-space weights, same size.
         aligned: the alignment the crop came from.
+        keep_detail: add the model's change (translated − aligned crop) to the photo instead of replacing
+            the face, so a face larger than the crop keeps the photo's own sharpness.
 
     Returns:
         ``(x0, y0, x1, y1)`` window of the photo that was touched, or ``None`` when the crop lies outside.
@@ -130,7 +136,7 @@ def paste_face(
     # Blend in bands of rows so a face filling a 50-megapixel photo never needs a float copy of the whole window.
     for top in range(window[1], window[3], PASTE_BAND_ROWS):
         band = (window[0], top, window[2], min(top + PASTE_BAND_ROWS, window[3]))
-        _blend_band(photo, translated, mask, aligned.matrix, band)
+        _blend_band(photo, translated, mask, aligned.matrix, band, aligned.crop if keep_detail else None)
     return window
 
 
@@ -140,6 +146,7 @@ def _blend_band(
     mask: Image.Image,
     matrix: np.ndarray,
     band: tuple[int, int, int, int],
+    reference: Image.Image | None = None,
 ) -> None:
     """Warp crop and mask into one band of the photo and blend them there (in place)."""
     x0, y0, x1, y1 = band
@@ -151,6 +158,10 @@ def _blend_band(
         return
     warped = np.asarray(warp(translated, to_crop, size), np.float32)
     region = np.asarray(photo.crop(band))
-    blended = region.astype(np.float32) * (1.0 - weights) + warped * weights
+    if reference is None:
+        blended = region.astype(np.float32) * (1.0 - weights) + warped * weights
+    else:
+        change = warped - np.asarray(warp(reference, to_crop, size), np.float32)
+        blended = region.astype(np.float32) + change * weights
     result = np.where(weights > 0, np.clip(blended.round(), 0, 255).astype(np.uint8), region)
     photo.paste(Image.fromarray(result), band[:2])

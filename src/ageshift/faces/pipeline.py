@@ -87,6 +87,7 @@ def age_photo(
     box_padding: float = 0.15,
     strength: float | None = None,
     in_place: bool = False,
+    keep_detail: bool = False,
 ) -> PhotoResult:
     """Make every face in a photo older or younger and paste it back seamlessly.
 
@@ -106,6 +107,8 @@ def age_photo(
         feather: soft mask edge as a fraction of the crop.
         box_padding: context around user boxes, as a fraction of the box.
         strength: ``0``–``1``: mix of original (0) and translated (1) crop; ``None`` means 1.
+        keep_detail: add each face's change to the photo rather than replacing the face (keeps the sharpness
+            of faces larger than the model's crop).
         in_place: paste into ``image`` itself instead of a copy (saves one photo's memory on huge photos).
 
     Returns:
@@ -140,7 +143,7 @@ def age_photo(
             translated = match_colors(translated, aligned.crop, mask)
         if strength is not None:
             translated = Image.blend(aligned.crop, translated, strength)
-        window = paste_face(output, translated, mask, aligned)
+        window = paste_face(output, translated, mask, aligned, keep_detail)
         source = "box" if boxes is not None else "detector"
         results.append(FaceResult(detection, aligned, translated, window, source))
     return PhotoResult(output, results[::-1], mode, direction)
