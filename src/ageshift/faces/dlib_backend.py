@@ -65,7 +65,7 @@ class DlibDetector:
     Args:
         landmarks: ``"5"`` (default, CC0) or ``"68"`` (iBUG 300-W: non-commercial use only).
         upsample: times the image is upsampled before detection (finds smaller faces, slower).
-        min_face_size: size filter in pixels.
+        min_face_size: size filter in pixels (never below what HOG can see: 80 px / 2**upsample).
         min_score: filter on the HOG detector's margin squashed to ``[0, 1]`` (0.6 ≈ margin 0.2: drops
             the weak hits HOG makes on clothing and backgrounds).
         max_faces: at most this many faces, largest first.
@@ -75,7 +75,7 @@ class DlibDetector:
         self,
         landmarks: str = "5",
         upsample: int = 1,
-        min_face_size: float = 20.0,
+        min_face_size: float = 40.0,
         min_score: float = 0.6,
         max_faces: int | None = 20,
     ) -> None:
@@ -86,7 +86,8 @@ class DlibDetector:
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = dlib.shape_predictor(str(_predictor_path(self.points)))
         self.upsample = int(upsample)
-        self.min_face_size = float(min_face_size)
+        # HOG's 80-pixel window halves with each upsampling; smaller faces cannot be found at all.
+        self.min_face_size = max(float(min_face_size), 80.0 / 2**self.upsample)
         self.min_score = float(min_score)
         self.max_faces = max_faces
         self._rectangle = dlib.rectangle
