@@ -94,6 +94,10 @@ def test_age_whole_image_and_box_for_a_cat(tmp_path, capsys):
     assert json.loads((tmp_path / "r.json").read_text())["photos"][0]["faces"][0]["source"] == "box"
 
 
+def write_gif(path: Path) -> None:
+    astronaut(64).save(path, format="GIF")  # a real picture, but not an allowed format
+
+
 def write_bomb(path: Path) -> None:
     Image.new("1", (12000, 9000)).save(path)  # 108 megapixels, a few kilobytes
 
@@ -104,11 +108,12 @@ def write_bomb(path: Path) -> None:
         (lambda p: p.write_text("not a photo"), "not an image file"),
         (lambda p: p.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 40), "cannot decode|not an image"),
         (write_bomb, "decompression bomb"),
+        (write_gif, "format GIF is not supported"),
     ],
-    ids=["text", "truncated", "bomb"],
+    ids=["text", "truncated", "bomb", "gif"],
 )
 def test_bad_photos_are_one_named_line(tmp_path, capsys, make, message):
-    path = tmp_path / ("bad.png" if make is write_bomb else "bad.jpg")
+    path = tmp_path / {write_bomb: "bad.png", write_gif: "bad.gif"}.get(make, "bad.jpg")
     make(path)
     code, _, err = run(["age", path, "-m", "identity", "-d", "older", "--out", tmp_path / "out"], capsys)
     assert code == 2 and "bad." in err and "Traceback" not in err
