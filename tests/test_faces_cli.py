@@ -173,3 +173,17 @@ def test_prepare_faces_builds_an_aligned_dataset(tmp_path, capsys):
     assert code == 2 and "aligned with" in err
     code, _, err = run(["prepare", "faces", old, "--out", old / "inside"], capsys)
     assert code == 2 and "inside the source" in err
+
+
+def test_missing_inputs_are_named(tmp_path, capsys):
+    code, _, err = run(["age", tmp_path / "nope.jpg", "-m", "identity", "-d", "older"], capsys)
+    assert code == 2 and "nope.jpg: no such file or folder" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(["age", tmp_path / "empty", "-m", "identity", "-d", "older"], capsys)
+    assert code == 2 and "no images found" in err
+    code, _, err = run(["prepare", "faces", tmp_path / "empty", "--out", tmp_path / "data"], capsys)
+    assert code == 2 and "no images found" in err
+    code, _, err = run(
+        ["prepare", "faces", tmp_path / "empty", "--out", tmp_path / "d", "--template", "celeba"], capsys
+    )
+    assert code == 2 and "'celeba'" in err
