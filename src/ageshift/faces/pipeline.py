@@ -132,7 +132,8 @@ def age_photo(
         found = detect_faces(photo, detector, detect_max_side, min_face_size)
         kept = filter_detections(found, min_face_size, min_score, max_faces)
         faces = [(d, align_face(photo, d, spec), face_mask(spec.size, spec.points(), feather)) for d in kept]
-    output = photo if in_place and photo is image else photo.copy()
+    # A converted photo is already a private copy; only the caller's own image needs copying.
+    output = photo if in_place or photo is not image else photo.copy()
     results = []
     translated_crops = (
         translator.translate([aligned.crop for _, aligned, _ in faces], direction) if faces else []
