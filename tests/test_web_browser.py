@@ -19,7 +19,7 @@ from PIL import Image
 
 import ageshift
 from ageshift.web import FACE_TABLE_COLUMNS
-from ageshift.web.browser import find_chromium, free_port, open_browser, transform_in_page
+from ageshift.web.browser import clear_upload, find_chromium, free_port, open_browser, transform_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -88,13 +88,20 @@ def page_requests() -> list[str]:
     return []
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def page(browser, server, page_requests):
+    # One page for the module (loading it costs seconds on 2 cores); each test starts with no file chosen.
     opened = browser.new_page(viewport={"width": 1280, "height": 900})
     opened.on("request", lambda request: page_requests.append(request.url))
     opened.goto(server, wait_until="networkidle")
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def blank_page(page):
+    clear_upload(page)
+    return page
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +118,8 @@ def photos(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def test_astronaut_upload_shows_before_after_and_the_face_table(page, photos, server):
+def test_astronaut_upload_shows_before_after_and_the_face_table(blank_page, photos, server):
+    page = blank_page
     message = transform_in_page(page, photos["astronaut.png"], "older")
     assert "1 face found" in message
     after_source = page.locator("#after img").get_attribute("src")
@@ -130,18 +138,20 @@ def test_astronaut_upload_shows_before_after_and_the_face_table(page, photos, se
     assert cells[0] == "1" and len(cells) == len(FACE_TABLE_COLUMNS) and float(cells[-1]) > 0.9
 
 
-def test_error_paths_show_friendly_messages(page, photos):
+def test_error_paths_show_friendly_messages(blank_page, photos):
+    page = blank_page
     page.locator("#run").click()
     page.locator("#message").get_by_text("Please upload a photo first").wait_for(timeout=30_000)
     assert "Could not read this file: 'corrupt.png'" in transform_in_page(page, photos["corrupt.png"])
     assert "No face was found" in transform_in_page(page, photos["coffee.jpg"], "younger")
     # A type we do not decode never reaches the server's handler: the page refuses it.
-    page.locator("#upload button[aria-label='Clear']").click()
+    clear_upload(page)
     page.locator("#upload input[type=file]").set_input_files(str(photos["notes.txt"]))
     page.get_by_text("Invalid file type").wait_for(timeout=30_000)
 
 
-def test_oversize_uploads_are_refused(page, photos, server):
+def test_oversize_uploads_are_refused(blank_page, photos, server):
+    page = blank_page
     page.locator("#upload input[type=file]").set_input_files(str(photos["big.png"]))
     page.get_by_text("exceed the maximum allowed size").first.wait_for(timeout=30_000)
     # Not just in the page: the server refuses the bytes too.

@@ -86,9 +86,7 @@ def transform_in_page(
     Returns:
         The message the page shows under the controls.
     """
-    clear = page.locator("#upload button[aria-label='Clear']")
-    if clear.count():  # a previous file replaces the drop zone until it is cleared
-        clear.click()
+    clear_upload(page)
     page.locator("#upload input[type=file]").set_input_files(str(photo))
     # The file chip appears once the upload has reached the server.
     page.locator("#upload").get_by_text(Path(photo).name).wait_for(timeout=30_000)
@@ -108,6 +106,15 @@ def transform_in_page(
         timeout=60_000,
     )
     return page_message(page)
+
+
+def clear_upload(page: Any) -> None:
+    """Remove a previously chosen file, so the page shows its drop zone (and file input) again."""
+    file_input = page.locator("#upload input[type=file]")
+    # A chosen file replaces the drop zone; with none chosen, the Clear button sits behind the drop zone.
+    if file_input.count() == 0:
+        page.locator("#upload button[aria-label='Clear']").click()
+    file_input.wait_for(state="attached", timeout=30_000)
 
 
 def page_message(page: Any) -> str:
