@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from PIL import Image
@@ -67,14 +68,31 @@ def outbound_connections() -> Iterator[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def server(outbound_connections) -> Iterator[str]:
+def running_app(outbound_connections):
+    """The page for the identity model on a free loopback port: ``(blocks, url)``."""
     from ageshift.web import ServeSettings, build_app, launch
 
     settings = ServeSettings(port=free_port(), max_upload_mb=UPLOAD_LIMIT_MB)
     blocks = build_app(ageshift.load("identity"), settings, model_name="identity")
     url = launch(blocks, settings, block=False)
-    yield url.rstrip("/")
+    yield blocks, url.rstrip("/")
     blocks.close()
+
+
+@pytest.fixture(scope="module")
+def server(running_app) -> str:
+    return running_app[1]
+
+
+@pytest.fixture(scope="module")
+def cached_files() -> list[Path]:
+    """Temporary files the server wrote (upload copies, result images), checked for deletion at the end."""
+    return []
+
+
+def _served_path(url: str) -> Path:
+    """The server-side file behind a ``/gradio_api/file=PATH`` URL."""
+    return Path(unquote(url.split("/gradio_api/file=", 1)[1]))
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +136,15 @@ def photos(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def test_astronaut_upload_shows_before_after_and_the_face_table(blank_page, photos, server):
+def test_astronaut_upload_shows_before_after_and_the_face_table(blank_page, photos, server, cached_files):
     page = blank_page
     message = transform_in_page(page, photos["astronaut.png"], "older")
     assert "1 face found" in message
     after_source = page.locator("#after img").get_attribute("src")
     assert after_source and urlsplit(after_source).hostname in ("127.0.0.1", None)
+    upload_copy = page.locator("#upload a[download]").get_attribute("href")
+    cached_files.extend(_served_path(url) for url in (after_source, upload_copy))
+    assert all(path.is_file() for path in cached_files)
     download = page.locator("#after").get_by_role("button", name="Download")
     assert download.count() == 1
     with urllib.request.urlopen(
@@ -198,3 +219,14 @@ def test_no_request_leaves_the_machine(page, page_requests, outbound_connections
     hosts = {urlsplit(url).hostname for url in page_requests if not url.startswith(("data:", "blob:"))}
     assert hosts == {"127.0.0.1"}, f"the page requested {hosts}"
     assert outbound_connections == [], f"the server connected to {outbound_connections}"
+
+
+def test_temporary_files_are_deleted_when_the_server_stops(running_app, cached_files):
+    # Runs last: stopping the server is what this checks.
+    assert cached_files, "the upload test recorded no server files"
+    blocks, _ = running_app
+    blocks.close()
+    deadline = time.monotonic() + 20
+    while any(path.exists() for path in cached_files) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [path for path in cached_files if path.exists()]
