@@ -182,3 +182,23 @@ def test_python_api_pil_lists_tensors_and_errors(tiny_model, rng):
         tiny_model.translate(single, direction="sideways")
     with pytest.raises(AgeshiftError, match=r"images\[1\]"):
         tiny_model.translate([single, "face.png"], direction="older")
+
+
+def test_fast_inference_equals_eager_and_follows_weight_changes(tiny_model):
+    images = torch.rand(3, 3, MODEL_SIZE, MODEL_SIZE, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    generator = tiny_model.generators["older"]
+    fast = Translator({"older": generator}, "cyclegan", tiny_model.model_config, MODEL_SIZE)
+    slow = Translator(
+        {"older": generator}, "cyclegan", tiny_model.model_config, MODEL_SIZE, fast_inference=False
+    )
+
+    assert fast._runner("older") is not generator  # the frozen trace is in use
+    torch.testing.assert_close(fast.translate(images), slow.translate(images), atol=1e-6, rtol=0)
+
+    original = {key: value.clone() for key, value in generator.state_dict().items()}
+    try:
+        with torch.no_grad():
+            generator.head[1].bias.add_(0.5)  # as an optimizer step would, in place
+        torch.testing.assert_close(fast.translate(images), slow.translate(images), atol=1e-6, rtol=0)
+    finally:
+        generator.load_state_dict(original)

@@ -43,6 +43,8 @@ class Translator:
         model_config: the family's config as a plain dict (enough to rebuild the networks).
         image_size: the side the model was trained at; inputs of another size are resized to it and back.
         metadata: free-form JSON-able facts: domains, crop/alignment settings, training summary.
+        fast_inference: on the CPU, run a frozen TorchScript trace of each generator (same outputs,
+            ~15% faster; see benchmarks/bench_inference.py); rebuilt whenever the weights change.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class Translator:
         model_config: dict[str, Any],
         image_size: int,
         metadata: dict[str, Any] | None = None,
+        fast_inference: bool = True,
     ) -> None:
         unknown = set(generators) - set(DIRECTIONS)
         if unknown or not generators:
@@ -62,6 +65,8 @@ class Translator:
         self.image_size = image_size
         self.metadata = dict(metadata or {})
         self.device = next(iter(self.generators.values())).parameters().__next__().device
+        self.fast_inference = fast_inference
+        self._frozen: dict[str, tuple[tuple, Callable[[torch.Tensor], torch.Tensor]]] = {}
 
     @property
     def directions(self) -> tuple[str, ...]:
@@ -81,6 +86,18 @@ class Translator:
             )
         return self.generators[direction]
 
+    def _runner(self, direction: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The generator, or its frozen trace when ``fast_inference`` applies (cached per weights state)."""
+        generator = self._generator(direction)
+        if not getattr(self, "fast_inference", False) or self.device.type != "cpu":
+            return generator
+        state = _weights_state(generator)
+        cached = self._frozen.get(direction)
+        if cached is None or cached[0] != state:
+            example = torch.zeros(1, 3, self.image_size, self.image_size)
+            self._frozen[direction] = (state, _frozen_trace(generator, example))
+        return self._frozen[direction][1]
+
     @torch.inference_mode()
     def translate_batch(
         self, images: torch.Tensor, direction: str = "older", batch_size: int = 16
@@ -96,7 +113,7 @@ class Translator:
             ``(B, 3, H, W)`` float32 in ``[-1, 1]`` on the CPU.
         """
         check_batch(images)
-        generator = self._generator(direction)
+        generator = self._runner(direction)
         outputs = []
         for start in range(0, images.shape[0], batch_size):
             chunk = images[start : start + batch_size].to(self.device, torch.float32)
@@ -224,6 +241,34 @@ class Translator:
         return translator.to(device)
 
 
+def _weights_state(generator: nn.Module) -> tuple:
+    """A cheap fingerprint that changes whenever training or ``load_state_dict`` edits the weights."""
+    tensors = tuple(generator.state_dict().values())
+    try:
+        versions = tuple(t._version for t in tensors)
+    except RuntimeError:  # inference tensors keep no version counter; they cannot be edited in place either
+        versions = ()
+    return (generator.training, tuple(t.data_ptr() for t in tensors), versions)
+
+
+def _frozen_trace(generator: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A frozen TorchScript trace of ``generator`` (eval mode), or the module itself if tracing fails.
+
+    Freezing inlines the weights as constants and drops Python dispatch per layer; convolutional
+    generators trace to a graph that holds for any batch size and image size.
+    """
+    import warnings
+
+    if generator.training:
+        return generator
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")  # shape-check TracerWarnings; torch.jit's deprecation notice
+            return torch.jit.freeze(torch.jit.trace(generator, example))
+    except Exception:  # TorchScript is optional speed: any failure falls back to the exact same module
+        return generator
+
+
 class IdentityTranslator(Translator):
     """Returns its input unchanged in both directions: for checking detection, alignment and blending."""
 
@@ -237,6 +282,8 @@ class IdentityTranslator(Translator):
         self.image_size = image_size
         self.metadata = dict(metadata or {})
         self.device = torch.device("cpu")
+        self.fast_inference = False
+        self._frozen = {}
 
     @torch.inference_mode()
     def translate_batch(
