@@ -139,7 +139,14 @@ def test_strength_is_offered_only_when_the_model_takes_it(identity):
 
 @pytest.mark.parametrize(
     "options",
-    [{"max_upload_mb": 0}, {"port": 70000}, {"max_queue": 0}, {"concurrency": 0}, {"cache_seconds": 0}],
+    [
+        {"max_upload_mb": 0},
+        {"port": 70000},
+        {"max_queue": 0},
+        {"concurrency": 0},
+        {"cache_seconds": 0},
+        {"max_pixels": 0},
+    ],
 )
 def test_bad_settings_are_refused(options):
     with pytest.raises(ConfigError, match=next(iter(options))):
@@ -165,3 +172,17 @@ def test_serve_refuses_bad_upload_limit_before_loading(capsys):
         main(["serve", "--model", "identity", "--max-upload-mb", "-1"])
     assert exit_info.value.code == 2
     assert "max_upload_mb" in capsys.readouterr().err
+
+
+def test_page_offers_only_what_the_model_supports_and_bounds_its_queue(identity):
+    pytest.importorskip("gradio", reason="the page needs ageshift[web]")
+    from ageshift.io import IMAGE_SUFFIXES
+    from ageshift.web import build_app
+
+    blocks = build_app(identity, ServeSettings(max_queue=3, cache_seconds=60))
+    parts = {part.elem_id: part for part in blocks.blocks.values() if getattr(part, "elem_id", None)}
+    assert [value for _, value in parts["direction"].choices] == list(identity.directions)
+    assert parts["strength"].visible is False
+    assert set(parts["upload"].file_types) == set(IMAGE_SUFFIXES)
+    assert blocks._queue.max_size == 3 and blocks.delete_cache == (60, 60)
+    assert blocks.analytics_enabled is False

@@ -33,6 +33,7 @@ class ServeSettings:
         max_queue: requests waiting beyond this are turned away ("queue full") instead of piling up.
         concurrency: photos processed at the same time (one keeps CPU memory and latency predictable).
         cache_seconds: uploaded and generated files older than this are deleted (checked as often).
+        max_pixels: photos with more pixels are refused (a small file can still decode to a huge image).
     """
 
     host: str = "127.0.0.1"
@@ -42,13 +43,14 @@ class ServeSettings:
     max_queue: int = 16
     concurrency: int = 1
     cache_seconds: int = 900
+    max_pixels: int = 50_000_000
 
     def __post_init__(self) -> None:
         if not self.max_upload_mb > 0:
             raise ConfigError(f"max_upload_mb must be > 0, got {self.max_upload_mb}")
         if self.port is not None and not 0 < self.port < 65536:
             raise ConfigError(f"port must be between 1 and 65535, got {self.port}")
-        for name in ("max_queue", "concurrency", "cache_seconds"):
+        for name in ("max_queue", "concurrency", "cache_seconds", "max_pixels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -117,7 +119,9 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
             interactive=False,
             elem_id="faces",
         )
-        handler = functools.partial(_on_transform, translator=translator, detector=detector)
+        handler = functools.partial(
+            _on_transform, translator=translator, detector=detector, max_pixels=settings.max_pixels
+        )
         run_button.click(
             handler,
             inputs=[upload, direction, strength, mode],
@@ -166,6 +170,7 @@ def _on_transform(
     *,
     translator: Any,
     detector: Any,
+    max_pixels: int,
 ) -> ProcessResult:
     """The button's handler: map the controls to ``process`` arguments."""
     return process(
@@ -175,6 +180,7 @@ def _on_transform(
         detector=detector,
         mode=MODE_LABELS.get(mode_label, mode_label),
         strength=float(strength) if supports_strength(translator) else None,
+        max_pixels=max_pixels,
     )
 
 
