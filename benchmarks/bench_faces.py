@@ -130,9 +130,18 @@ def measure_big(photo: Path, preset: str) -> None:
     print(baseline, _resident_mb("VmHWM"), seconds, len(result.faces))
 
 
-def peak_memory(photo: Path, preset: str) -> dict[str, float]:
+def peak_memory(photo: Path, preset: str, threads: int) -> dict[str, float]:
     """Run :func:`measure_big` in a fresh process (its peak RSS is its own, not this process's)."""
-    command = [sys.executable, __file__, "--measure-big", str(photo), "--presets", preset]
+    command = [
+        sys.executable,
+        __file__,
+        "--measure-big",
+        str(photo),
+        "--presets",
+        preset,
+        "--threads",
+        str(threads),
+    ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     base, peak, seconds, faces = (float(v) for v in output.split()[-4:])
     return {"baseline_mb": base, "peak_mb": peak, "seconds": seconds, "faces": faces}
@@ -166,7 +175,7 @@ def main() -> None:
             print(f"{preset:>6}  cpu: {times['total_cpu'] * 1000:7.1f} ms | {cpu} ms")
         if arguments.big_megapixels > 0:
             big = make_photo(Path(folder) / "big.jpg", arguments.big_megapixels)
-            memory = peak_memory(big, "fast")
+            memory = peak_memory(big, "fast", arguments.threads)
             raw_mb = arguments.big_megapixels * 1e6 * 3 / 2**20
             print(
                 f"{arguments.big_megapixels:.0f} MP photo (fast): peak RSS {memory['peak_mb']:.0f} MB "
