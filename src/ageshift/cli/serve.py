@@ -31,4 +31,8 @@ def serve(
             fg="yellow",
             err=True,
         )
-    serve_page(model, settings)
+    serve_page(
+        model,
+        settings,
+        announce=lambda url: typer.echo(f"ageshift: serving {model} on {url} (Ctrl-C to stop)", err=True),
+    )

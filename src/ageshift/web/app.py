@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,23 +203,28 @@ def launch(blocks: Any, settings: ServeSettings, block: bool = True) -> str:
         share=False,
         max_file_size=settings.max_upload_bytes,
         show_error=False,
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
         inbrowser=False,
-        quiet=not block,
+        quiet=True,
         ssr_mode=False,
         mcp_server=False,
         enable_monitoring=False,
         footer_links=[],
     )
+    if block:
+        blocks.block_thread()  # returns after Ctrl-C, with the server closed and its temp files deleted
     return local_url
 
 
-def serve(model: str, settings: ServeSettings | None = None) -> None:
+def serve(
+    model: str, settings: ServeSettings | None = None, announce: Callable[[str], None] | None = None
+) -> None:
     """Load ``model`` and serve the page until interrupted (what ``ageshift serve`` runs).
 
     Args:
         model: an exported model folder or ``"identity"``.
         settings: how to serve; defaults to ``ServeSettings()`` (127.0.0.1, 20 MB uploads).
+        announce: called with the page's URL once it is up (the CLI prints it).
     """
     from .. import load
 
@@ -226,4 +232,7 @@ def serve(model: str, settings: ServeSettings | None = None) -> None:
     import_gradio()  # fail on a missing extra before the slower model load
     translator = load(model)
     blocks = build_app(translator, settings, model_name=str(model))
-    launch(blocks, settings, block=True)
+    url = launch(blocks, settings, block=False)
+    if announce is not None:
+        announce(url)
+    blocks.block_thread()
