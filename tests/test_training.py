@@ -207,3 +207,21 @@ def test_cli_train_resume_and_export(tmp_path, data, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert cli(["train", "--data", str(tmp_path / "missing"), "--out", str(runs), "--quiet"]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_batched_phases_match_separate_network_calls():
+    from ageshift.models.cyclegan import CycleGAN, cyclegan_config
+    from ageshift.training.phases import discriminator_phase, generator_phase, resolve_precision
+
+    torch.manual_seed(0)
+    model = CycleGAN(cyclegan_config("fast", {"generator": {"channels": 4, "num_res_blocks": 1}}))
+    young, old = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    autocast = resolve_precision("fp32", torch.device("cpu")).autocast(torch.device("cpu"))
+    _, terms, fake_old, fake_young = generator_phase(model, young, old, model.config, autocast)
+    assert torch.allclose(fake_old, model.generator_older(young), atol=1e-5)
+    expected_identity = 5.0 * (model.generator_younger(young) - young).abs().mean()
+    assert torch.allclose(terms["identity_young"], expected_identity, atol=1e-5)
+    _, d_terms = discriminator_phase(model, young, old, fake_young, fake_old, "lsgan", autocast)
+    real, fake = model.discriminator_old(old), model.discriminator_old(fake_old)
+    expected_d = 0.5 * ((real - 1).square().mean() + fake.square().mean())
+    assert torch.allclose(d_terms["d_old"], expected_d, atol=1e-5)

@@ -115,10 +115,10 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # Demo size: the small network at 64² only; a few minutes on two CPU cores.
     "fast": {
         "model_preset": "fast",
-        "stages": [{"size": 64, "batch_size": 4, "steps": 1500}],
-        "sample_every": 250,
-        "checkpoint_every": 500,
-        "log_every": 25,
+        "stages": [{"size": 64, "batch_size": 4, "steps": 800}],
+        "sample_every": 200,
+        "checkpoint_every": 200,
+        "log_every": 20,
     },
     # The paper's network, grown 64² → 128² → 256² so the early epochs are cheap (Karras et al. 2018 idea).
     "paper": {

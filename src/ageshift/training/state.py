@@ -75,10 +75,10 @@ def build_state(
     model_config = config.model_config()
     model = CycleGAN(model_config).to(device)
     generator_parameters = [*model.generator_older.parameters(), *model.generator_younger.parameters()]
-    optimizer_g = torch.optim.Adam(generator_parameters, lr=config.learning_rate, betas=config.betas)
-    optimizer_d = torch.optim.Adam(
-        model.discriminators().parameters(), lr=config.learning_rate, betas=config.betas
-    )
+    # The fused kernel updates all parameters in one pass (a few % of a CPU step); MPS lacks it.
+    adam = {"lr": config.learning_rate, "betas": config.betas, "fused": device.type in ("cpu", "cuda")}
+    optimizer_g = torch.optim.Adam(generator_parameters, **adam)
+    optimizer_d = torch.optim.Adam(model.discriminators().parameters(), **adam)
     total, constant = config.total_steps, config.constant_fraction
 
     def schedule(step: int) -> float:
