@@ -261,3 +261,15 @@ def test_in_place_pastes_into_the_given_image(detector):
     image = astronaut()
     result = age_photo(image, NegativeTranslator(), "older", detector=detector, in_place=True)
     assert result.image is image
+
+
+def test_alignment_undoes_in_plane_rotation(detector):
+    tilted = astronaut().rotate(20, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(120, 120, 120))
+    (face,) = detector.detect(tilted)
+    eyes = face.landmarks[1] - face.landmarks[0]
+    assert abs(np.degrees(np.arctan2(eyes[1], eyes[0])) + 20) < 6  # the photo's eye line is tilted
+    crop = align_face(tilted, face, AlignmentSpec(size=192)).crop
+    (again,) = detector.detect(crop)
+    eyes = again.landmarks[1] - again.landmarks[0]
+    assert abs(np.degrees(np.arctan2(eyes[1], eyes[0]))) < 4  # level in the aligned crop
+    assert np.abs(again.landmarks - AlignmentSpec(size=192).points()).max() < 12
