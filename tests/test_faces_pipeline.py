@@ -200,13 +200,20 @@ def test_color_match_and_strength(detector):
     nose = tuple(face.landmarks[2].round().astype(int))
     plain = age_photo(image, BrighterTranslator(), "older", detector=detector)
     matched = age_photo(image, BrighterTranslator(), "older", detector=detector, color_match=True)
+    matched_rgb = age_photo(image, BrighterTranslator(), "older", detector=detector, color_match="rgb")
     half = age_photo(image, BrighterTranslator(), "older", detector=detector, strength=0.5)
     original = np.asarray(image, int)[nose[1], nose[0]]
 
     def shift(result):
         return np.abs(np.asarray(result.image, int)[nose[1], nose[0]] - original).sum()
 
-    assert shift(plain) > 60 and shift(matched) < 0.25 * shift(plain)
+    assert (
+        shift(plain) > 60
+        and shift(matched) < 0.25 * shift(plain)
+        and shift(matched_rgb) < 0.25 * shift(plain)
+    )
+    with pytest.raises(AgeshiftError, match="'hsv'"):
+        age_photo(image, BrighterTranslator(), "older", detector=detector, color_match="hsv")
     assert 0.3 * shift(plain) < shift(half) < 0.7 * shift(plain)
 
 
@@ -273,3 +280,11 @@ def test_alignment_undoes_in_plane_rotation(detector):
     eyes = again.landmarks[1] - again.landmarks[0]
     assert abs(np.degrees(np.arctan2(eyes[1], eyes[0]))) < 4  # level in the aligned crop
     assert np.abs(again.landmarks - AlignmentSpec(size=192).points()).max() < 12
+
+
+def test_lab_conversion_round_trips_and_knows_red():
+    from ageshift.faces.blend import lab_to_rgb, rgb_to_lab
+
+    pixels = np.random.default_rng(1).integers(0, 256, (500, 3)).astype(float)
+    assert np.abs(lab_to_rgb(rgb_to_lab(pixels)) - pixels).max() < 1e-6
+    assert np.allclose(rgb_to_lab(np.array([255.0, 0, 0])), (53.24, 80.09, 67.20), atol=0.05)

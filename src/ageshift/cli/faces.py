@@ -69,7 +69,7 @@ def age(
     max_faces: int = typer.Option(10, help="At most this many faces per photo, largest first."),
     min_face_size: float = typer.Option(40.0, help="Ignore faces smaller than this (pixels)."),
     color_match: bool = typer.Option(
-        False, "--color-match", help="Match each face's colours to the original."
+        False, "--color-match", help="Match each face's colours to the original (mean/std in CIE Lab)."
     ),
     keep_detail: bool = typer.Option(
         False,

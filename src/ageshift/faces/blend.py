@@ -71,22 +71,54 @@ def _feathered(size: int, shape: tuple[float, float, float, float], kind: str, f
     return Image.fromarray(pixels)
 
 
-def match_colors(translated: Image.Image, reference: Image.Image, mask: Image.Image) -> Image.Image:
-    """Shift and scale each RGB channel of ``translated`` to the mean/std of ``reference`` under ``mask``.
+#: sRGB (linear) → CIE XYZ under D65, and the D65 white point.
+_RGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+_WHITE = _RGB_TO_XYZ.sum(1)
+COLOR_SPACES = ("lab", "rgb")
+
+
+def rgb_to_lab(pixels: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` sRGB in 0–255 → CIE L*a*b* (D65), float64."""
+    rgb = np.asarray(pixels, np.float64) / 255.0
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ _RGB_TO_XYZ.T / _WHITE
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (D65) → ``(..., 3)`` sRGB in 0–255 (float, unclipped)."""
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
+    xyz = np.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * _WHITE
+    linear = np.clip(xyz @ np.linalg.inv(_RGB_TO_XYZ).T, 0.0, None)
+    rgb = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return rgb * 255.0
+
+
+def match_colors(
+    translated: Image.Image, reference: Image.Image, mask: Image.Image, space: str = "lab"
+) -> Image.Image:
+    """Give ``translated`` the per-channel mean and std of ``reference`` under ``mask`` (Reinhard-style transfer).
 
     Args:
         translated: the model's output crop.
         reference: the aligned input crop (same size).
         mask: ``L`` weights (same size).
+        space: ``"lab"`` (lightness and colour matched separately) or ``"rgb"``.
 
     Returns:
         The colour-corrected crop.
     """
-    weights = np.asarray(mask, np.float32)[..., None] / 255.0
+    if space not in COLOR_SPACES:
+        raise AgeshiftError(f"unknown colour space {space!r}; choose one of {', '.join(COLOR_SPACES)}")
+    weights = np.asarray(mask, np.float64)[..., None] / 255.0
     total = float(weights.sum())
     if total < 1.0:
         return translated
-    source, target = np.asarray(translated, np.float32), np.asarray(reference, np.float32)
+    source, target = np.asarray(translated, np.float64), np.asarray(reference, np.float64)
+    if space == "lab":
+        source, target = rgb_to_lab(source), rgb_to_lab(target)
 
     def stats(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean = (pixels * weights).sum((0, 1)) / total
@@ -95,7 +127,10 @@ def match_colors(translated: Image.Image, reference: Image.Image, mask: Image.Im
 
     source_mean, source_std = stats(source)
     target_mean, target_std = stats(target)
+    # A flat channel (std near 0) is only shifted: scaling it would amplify noise.
     corrected = (source - source_mean) * (target_std / np.maximum(source_std, 1.0)) + target_mean
+    if space == "lab":
+        corrected = lab_to_rgb(corrected)
     return Image.fromarray(np.clip(corrected, 0, 255).round().astype(np.uint8))
 
 

@@ -80,7 +80,7 @@ def age_photo(
     max_faces: int = 10,
     min_face_size: float = 40.0,
     min_score: float = 0.9,
-    color_match: bool = False,
+    color_match: bool | str = False,
     spec: AlignmentSpec | None = None,
     detect_max_side: int | None = 1024,
     feather: float = 0.08,
@@ -101,7 +101,8 @@ def age_photo(
         max_faces: at most this many faces, largest first.
         min_face_size: smallest face side in photo pixels.
         min_score: detector confidence threshold.
-        color_match: match each translated face's colour statistics to the original face.
+        color_match: match each translated face's colour mean/std to the original face: ``True`` or
+            ``"lab"`` in CIE Lab, ``"rgb"`` per RGB channel, ``False`` not at all.
         spec: crop alignment; default: the one stored in ``translator.metadata["crop"]``.
         detect_max_side: detection runs on a copy at most this large (``None``: full size).
         feather: soft mask edge as a fraction of the crop.
@@ -141,7 +142,8 @@ def age_photo(
     # Paste the smallest first so that where faces overlap the larger (nearer) face ends on top.
     for (detection, aligned, mask), translated in reversed(list(zip(faces, translated_crops, strict=True))):
         if color_match:
-            translated = match_colors(translated, aligned.crop, mask)
+            space = "lab" if color_match is True else str(color_match)
+            translated = match_colors(translated, aligned.crop, mask, space)
         if strength is not None:
             translated = Image.blend(aligned.crop, translated, strength)
         window = paste_face(output, translated, mask, aligned, keep_detail)
