@@ -275,3 +275,53 @@ def test_load_packaged_dcgan_rejects_bad_file(tmp_path) -> None:
         load_packaged_dcgan(bad)
     with pytest.raises(ModelLoadError, match="does not exist"):
         load_packaged_dcgan(tmp_path / "missing.tar")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gan_face_generate") is None, reason="gan-face-generate not installed"
+)
+def test_cli_latent_edit_writes_video_gif_and_sheet(tmp_path, capsys) -> None:
+    pytest.importorskip("imageio_ffmpeg", reason="the video extra (imageio-ffmpeg) is not installed")
+    from ageshift.cli import main
+
+    latents = torch.randn(300, 100, generator=torch.Generator().manual_seed(0))
+    fit_direction(latents, (latents[:, 0] * 5 + 30).numpy()).save(tmp_path / "dir")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["latent", "edit", "--direction", str(tmp_path / "dir"), "--frames", "4", "--count", "2",
+              "--upscale", "1", "--out", str(tmp_path / "age.mp4")])  # fmt: skip
+    assert exit_info.value.code == 0
+    assert {p.name for p in tmp_path.iterdir()} >= {"age.mp4", "age.gif", "age_sheet.png"}
+    assert "wrote" in capsys.readouterr().err
+
+
+def test_cli_latent_edit_bad_direction_is_one_line_error(tmp_path, capsys) -> None:
+    from ageshift.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["latent", "edit", "--direction", str(tmp_path / "nope"), "--out", str(tmp_path / "a.mp4")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "not a latent direction folder" in error and "Traceback" not in error
+
+
+def test_edit_photo_without_face_uses_centred_crop(tmp_path, tiny_generator, rng) -> None:
+    pytest.importorskip("onnxruntime", reason="the faces extra (onnxruntime) is not installed")
+    from PIL import Image
+
+    from ageshift.latent.photo import edit_photo
+
+    photo_path = tmp_path / "noise.png"
+    Image.fromarray(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)).save(photo_path)
+    before = photo_path.read_bytes()
+    direction = fit_direction(torch.randn(100, LATENT_DIM), np.random.default_rng(3).normal(30, 5, 100))
+    config = ProjectionConfig(steps=10, restarts=1)
+    report = edit_photo(
+        photo_path, tiny_generator, tmp_path / "out", direction, (-1.0, 1.0), config, progress=False
+    )
+    assert not report.face_found
+    assert report.final_loss <= report.initial_loss and np.isfinite(report.psnr)
+    assert {"aligned", "reconstruction", "latent", "edits", "summary"} <= set(report.files)
+    assert Image.open(report.files["aligned"]).size == (32, 32)
+    summary = json.loads(report.files["summary"].read_text())
+    assert summary["face_found"] is False and summary["psnr_db"] == pytest.approx(report.psnr)
+    assert photo_path.read_bytes() == before  # the user's file is never modified

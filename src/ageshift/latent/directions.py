@@ -281,6 +281,7 @@ def measure_direction(
     identity_distance: IdentityDistance | None = None,
     count: int = 500,
     strengths: Sequence[float] = (-2.0, -1.0, 0.0, 1.0, 2.0),
+    identity_strengths: Sequence[float] = (-1.0, 1.0),
     seed: int = 12345,
     batch_size: int = 250,
     progress: bool = True,
@@ -298,6 +299,7 @@ def measure_direction(
             between each unedited image and its edits.
         count: number of fresh latents.
         strengths: strengths to render; 0 is added when missing.
+        identity_strengths: the strengths at which identity is measured (it is the slow part).
         seed: seed of the fresh latents.
         batch_size: latents per batch.
         progress: show a progress bar.
@@ -318,7 +320,7 @@ def measure_direction(
         )
         changes.append(scores - reference)
         identity = None
-        if identity_distance is not None and strength != 0.0:
+        if identity_distance is not None and strength != 0.0 and strength in identity_strengths:
             identity = _mean_identity_distance(generator, identity_distance, base, edited, batch_size)
         rows.append(
             {
