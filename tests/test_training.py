@@ -100,12 +100,19 @@ def test_run_directory_and_progressive_stages(tmp_path, data):
 
 def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, data):
     config = tiny_config("sample_every=100", "checkpoint_every=100")
-    straight = train(config, data, tmp_path / "straight", quiet=True)
+    straight = train(config, data, tmp_path / "straight", quiet=True, tensorboard=False)
     with pytest.raises(TrainingInterrupted) as stopped:
-        train(config, data, tmp_path / "split", quiet=True, should_stop=lambda step: step == 4)
+        train(
+            config,
+            data,
+            tmp_path / "split",
+            quiet=True,
+            tensorboard=False,
+            should_stop=lambda step: step == 4,
+        )
     assert stopped.value.step == 4 and stopped.value.checkpoint.is_file()
     assert [p.name for p in list_checkpoints(stopped.value.run_dir)] == ["step-0000004.pt"]
-    resumed = train(runs_dir=tmp_path / "split", resume=True, quiet=True)
+    resumed = train(runs_dir=tmp_path / "split", resume=True, quiet=True, tensorboard=False)
     assert resumed == stopped.value.run_dir
     final_straight = load_checkpoint(list_checkpoints(straight)[-1])
     final_resumed = load_checkpoint(list_checkpoints(resumed)[-1])
@@ -122,7 +129,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, data):
 
 
 def test_export_gives_the_trained_generators_outputs(tmp_path, data):
-    run_dir = train(tiny_config("sample_every=100"), data, tmp_path / "runs", quiet=True)
+    run_dir = train(tiny_config("sample_every=100"), data, tmp_path / "runs", quiet=True, tensorboard=False)
     translator = export_run(run_dir, tmp_path / "model")
     loaded = ageshift.load(tmp_path / "model")
     state = load_checkpoint(list_checkpoints(run_dir)[-1])
@@ -225,3 +232,14 @@ def test_batched_phases_match_separate_network_calls():
     real, fake = model.discriminator_old(old), model.discriminator_old(fake_old)
     expected_d = 0.5 * ((real - 1).square().mean() + fake.square().mean())
     assert torch.allclose(d_terms["d_old"], expected_d, atol=1e-5)
+
+
+def test_missing_tensorboard_warns_and_goes_on(tmp_path, monkeypatch):
+    from ageshift.training.rundir import MetricsWriter
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import fail
+    with pytest.warns(UserWarning, match=r"ageshift\[train\]"):
+        writer = MetricsWriter(tmp_path)
+    writer.write(1, {"loss": 0.5})
+    writer.close()
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == ["step,loss", "1,0.5"]

@@ -195,9 +195,8 @@ class EpochSampler:
 
     def _permutation(self) -> torch.Tensor:
         if self._order is None:
-            generator = torch.Generator().manual_seed(
-                (self.seed * 1_000_003 + self.salt) * 65_537 + self.epoch
-            )
+            mixed = ((self.seed * 1_000_003 + self.salt) * 65_537 + self.epoch) % 2**63
+            generator = torch.Generator().manual_seed(mixed)
             self._order = torch.randperm(self.length, generator=generator)
         return self._order
 

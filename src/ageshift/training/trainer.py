@@ -217,25 +217,15 @@ def train(
     Raises:
         TrainingInterrupted: after a signal or stop request, once the checkpoint is written.
     """
-    checkpoint = None
-    if resume:
-        run_dir = latest_run(runs_dir) if resume is True else Path(resume)
-        if not run_dir.is_dir():
-            raise DataError(f"{run_dir}: run folder to resume does not exist")
-        _, checkpoint = load_latest_checkpoint(run_dir)
-        config = config or config_from_dict(checkpoint["config"])
-        data = data or _data_from_reference(checkpoint["data"])
-    elif config is None or data is None:
-        raise ConfigError("train needs a config and data (or resume=True / a run folder to continue)")
-    assert config is not None and data is not None
+    run_dir, checkpoint, config, data = _resolve_run(config, data, runs_dir, resume)
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
-    step = int(checkpoint["step"]) if checkpoint else 0
-    size = config.stage_at(step)[1].size
+    size = config.stage_at(int(checkpoint["step"]) if checkpoint else 0)[1].size
     dataset = _open_data(data, config, size, progress=not quiet)
-    if checkpoint is None:
+    if run_dir is None:
         run_dir = create_run_dir(runs_dir, name or f"cyclegan-{config.model_preset}")
-        write_run_files(run_dir, to_dict(config), None if isinstance(data, tuple) else Path(data))
+    # On resume too: a config changed with --set is what the run continues with, so record it.
+    write_run_files(run_dir, to_dict(config), None if isinstance(data, tuple) else Path(data))
     log_handler = attach_log_file(run_dir)
     metrics = MetricsWriter(run_dir, tensorboard=tensorboard)
     try:
@@ -255,6 +245,23 @@ def train(
         metrics.close()
         detach_log_file(log_handler)
     return run_dir
+
+
+def _resolve_run(
+    config: TrainConfig | None, data: DataSource | None, runs_dir: str | Path, resume: bool | str | Path
+) -> tuple[Path | None, dict | None, TrainConfig, DataSource]:
+    """(existing run folder or None, its checkpoint or None, config, data) for a new or resumed run."""
+    if not resume:
+        if config is None or data is None:
+            raise ConfigError("train needs a config and data (or resume=True / a run folder to continue)")
+        return None, None, config, data
+    run_dir = latest_run(runs_dir) if resume is True else Path(resume)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: run folder to resume does not exist")
+    _, checkpoint = load_latest_checkpoint(run_dir)
+    config = config or config_from_dict(checkpoint["config"])
+    data = data or _data_from_reference(checkpoint["data"])
+    return run_dir, checkpoint, config, data
 
 
 def _log_start(run: _Run, resumed: bool) -> None:
