@@ -187,3 +187,35 @@ def test_missing_inputs_are_named(tmp_path, capsys):
         ["prepare", "faces", tmp_path / "empty", "--out", tmp_path / "d", "--template", "celeba"], capsys
     )
     assert code == 2 and "'celeba'" in err
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One thread: on a busy shared CPU two OpenMP threads wait on each other (seconds per tiny forward)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_age_with_an_exported_model_aligns_as_it_was_trained(tmp_path, capsys):
+    import ageshift
+    from ageshift.config import to_dict
+    from ageshift.models.translator import Translator
+
+    network = ageshift.create_model("cyclegan", preset="fast")
+    crop = {"template": "utkface", "size": 64, "padding": 0.1}
+    Translator(network.generators(), "cyclegan", to_dict(network.config), 64, {"crop": crop}).save_pretrained(
+        tmp_path / "model"
+    )
+    photo = tmp_path / "astronaut.jpg"
+    astronaut(256).save(photo)
+    args = ["age", photo, "-m", tmp_path / "model", "-d", "younger", "--out", tmp_path / "out"]
+    code, _, err = run([*args, "--save-crops", tmp_path / "crops", "--color-match"], capsys)
+    assert code == 0, err
+    with Image.open(tmp_path / "crops" / "astronaut_face0_younger.png") as translated:
+        assert translated.size == (64, 64)
+    with Image.open(tmp_path / "out" / "astronaut.png") as written:
+        assert written.size == (256, 256)

@@ -59,6 +59,15 @@ class BrighterTranslator(IdentityTranslator):
         return (super().translate_batch(images, direction, batch_size) + 0.4).clamp(-1, 1)
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One thread: on a busy shared CPU two OpenMP threads wait on each other (seconds per tiny op)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def detector():
     return create_detector("mtcnn")
