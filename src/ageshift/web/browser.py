@@ -89,7 +89,7 @@ def transform_in_page(
     clear_upload(page)
     page.locator("#upload input[type=file]").set_input_files(str(photo))
     # The file chip appears once the upload has reached the server.
-    page.locator("#upload").get_by_text(Path(photo).name).wait_for(timeout=30_000)
+    page.locator(f'#upload td.filename[aria-label="{Path(photo).name}"]').wait_for(timeout=60_000)
     page.locator("#direction").get_by_text(direction, exact=True).click()
     page.locator("#mode").get_by_text(mode_label, exact=True).click()
     previous = page_message(page)
