@@ -245,6 +245,10 @@ def test_bad_arguments_are_named(identity):
         age_photo(image, identity, "older", strength=2.0)
     with pytest.raises(AgeshiftError, match="'haar'"):
         age_photo(image, identity, "older", detector="haar")
+    with pytest.raises(AgeshiftError, match="boxes apply"):
+        age_photo(image, identity, "older", mode="whole", boxes=[(0, 0, 9, 9)])
+    with pytest.raises(AgeshiftError, match="'hsv'"):
+        age_photo(Image.fromarray(skimage_data.coffee()), identity, "older", color_match="hsv")
     detection = FaceDetection((0, 0, 1, 1), np.ones((5, 2)), 1.0)
     with pytest.raises(AgeshiftError, match="one point"):
         align_face(image, detection)

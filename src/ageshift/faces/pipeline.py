@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..errors import AgeshiftError
 from .align import AlignedFace, AlignmentSpec, align_box, align_face, apply_affine
-from .blend import box_mask, face_mask, match_colors, paste_face
+from .blend import COLOR_SPACES, box_mask, face_mask, match_colors, paste_face
 from .detect import detect_faces
 from .types import FaceDetection, FaceDetector, filter_detections
 
@@ -123,6 +123,10 @@ def age_photo(
         raise AgeshiftError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if strength is not None and not 0.0 <= strength <= 1.0:
         raise AgeshiftError(f"strength must be between 0 and 1, got {strength}")
+    if color_match not in (False, True, *COLOR_SPACES):
+        raise AgeshiftError(f"unknown color_match {color_match!r}; use True, False or one of {COLOR_SPACES}")
+    if mode == "whole" and boxes is not None:
+        raise AgeshiftError("boxes apply to mode='faces' only; mode='whole' translates the whole picture")
     photo = image if image.mode == "RGB" else image.convert("RGB")
     if mode == "whole":
         return PhotoResult(_translate_whole(photo, translator, direction), [], mode, direction)
