@@ -43,8 +43,10 @@ class Translator:
         model_config: the family's config as a plain dict (enough to rebuild the networks).
         image_size: the side the model was trained at; inputs of another size are resized to it and back.
         metadata: free-form JSON-able facts: domains, crop/alignment settings, training summary.
-        fast_inference: on the CPU, run a frozen TorchScript trace of each generator (same outputs,
-            ~15% faster; see benchmarks/bench_inference.py); rebuilt whenever the weights change.
+        fast_inference: on the CPU, switch to a frozen TorchScript trace of a generator once it has run
+            ``FAST_INFERENCE_AFTER_IMAGES`` images (same outputs, ~10% faster per image; building it
+            costs ~0.5 s, so short jobs skip it; see benchmarks/bench_inference.py). Rebuilt whenever the
+            weights change.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class Translator:
         self.device = next(iter(self.generators.values())).parameters().__next__().device
         self.fast_inference = fast_inference
         self._frozen: dict[str, tuple[tuple, Callable[[torch.Tensor], torch.Tensor]]] = {}
+        self._images_run: dict[str, int] = {}
 
     @property
     def directions(self) -> tuple[str, ...]:
@@ -86,16 +89,31 @@ class Translator:
             )
         return self.generators[direction]
 
-    def _runner(self, direction: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The generator, or its frozen trace when ``fast_inference`` applies (cached per weights state)."""
+    #: images a generator runs eagerly before ``fast_inference`` builds its trace (it pays off after ~50).
+    FAST_INFERENCE_AFTER_IMAGES = 64
+
+    def _runner(self, direction: str, count: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The generator, or its frozen trace when ``fast_inference`` applies (cached per weights state).
+
+        Args:
+            direction: ``"older"`` or ``"younger"``.
+            count: images about to be run, added to this direction's tally.
+        """
         generator = self._generator(direction)
-        if not getattr(self, "fast_inference", False) or self.device.type != "cpu":
+        images_run = self._images_run.get(direction, 0)
+        self._images_run[direction] = images_run + count
+        if (
+            not self.fast_inference
+            or self.device.type != "cpu"
+            or images_run + count <= self.FAST_INFERENCE_AFTER_IMAGES
+        ):
             return generator
         state = _weights_state(generator)
         cached = self._frozen.get(direction)
         if cached is None or cached[0] != state:
-            example = torch.zeros(1, 3, self.image_size, self.image_size)
-            self._frozen[direction] = (state, _frozen_trace(generator, example))
+            # The traced graph holds for any size, so a small example keeps tracing cheap.
+            side = min(self.image_size, 32)
+            self._frozen[direction] = (state, _frozen_trace(generator, torch.zeros(1, 3, side, side)))
         return self._frozen[direction][1]
 
     @torch.inference_mode()
@@ -113,7 +131,7 @@ class Translator:
             ``(B, 3, H, W)`` float32 in ``[-1, 1]`` on the CPU.
         """
         check_batch(images)
-        generator = self._runner(direction)
+        generator = self._runner(direction, images.shape[0])
         outputs = []
         for start in range(0, images.shape[0], batch_size):
             chunk = images[start : start + batch_size].to(self.device, torch.float32)
@@ -284,6 +302,7 @@ class IdentityTranslator(Translator):
         self.device = torch.device("cpu")
         self.fast_inference = False
         self._frozen = {}
+        self._images_run = {}
 
     @torch.inference_mode()
     def translate_batch(
