@@ -7,6 +7,7 @@ installs Chromium with apt.
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import time
 import urllib.error
@@ -211,6 +212,25 @@ def test_path_traversal_urls_are_refused(server, path):
     assert status in (403, 404), f"{path} answered {status}"
     # The refusal may echo the path, never the file: look for its contents.
     assert b"root:x:0" not in body and b"__version__" not in body
+
+
+def test_api_calls_cannot_make_the_server_read_its_own_files(server, photos):
+    # A client could name any server path as the "uploaded" file; only real uploads may reach process().
+    for target in ("/etc/passwd", str(photos["astronaut.png"])):
+        payload = {
+            "data": [{"path": target, "meta": {"_type": "gradio.FileData"}}, "older", 1.0, "each face"]
+        }
+        request = urllib.request.Request(
+            server + "/gradio_api/call/transform",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=20) as response:
+            event_id = json.loads(response.read())["event_id"]
+        with urllib.request.urlopen(f"{server}/gradio_api/call/transform/{event_id}", timeout=60) as response:
+            events = response.read().decode()
+        assert events.startswith("event: error"), events[:300]
+        assert "root:x:0" not in events and "face found" not in events
 
 
 def test_no_request_leaves_the_machine(page, page_requests, outbound_connections, server):
