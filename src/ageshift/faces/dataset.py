@@ -3,21 +3,27 @@ data layout every ``ageshift prepare`` command writes (``trainA/ testA/ … mani
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.manifest import (
+    ManifestRow,
+    check_test_fraction,
+    read_manifest,
+    write_dataset_json,
+    write_manifest,
+)
 from ..errors import DataError, ImageLoadError
-from ..io import atomic_write, list_images, load_image, save_image
+from ..io import list_images, load_image, save_image
 from .align import AlignmentSpec, align_face
 from .detect import detect_faces, resolve_detector
 from .types import FaceDetector, filter_detections
 
-MANIFEST_FIELDS = ("file", "split", "domain", "source", "face", "score", "box")
+#: Label columns of ``manifest.csv`` after ``file, split, domain``.
+LABEL_COLUMNS = ("source", "face", "score", "box")
 DOMAINS = ("A", "B")
 
 
@@ -77,8 +83,7 @@ def prepare_face_dataset(
     spec = spec or AlignmentSpec()
     if domain not in DOMAINS:
         raise DataError(f"unknown domain {domain!r}; use 'A' (young) or 'B' (old)")
-    if not 0.0 <= test_fraction < 1.0:
-        raise DataError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    check_test_fraction(test_fraction)
     source, out = Path(source), Path(out)
     photos = list_images(source)
     if not photos:
@@ -109,10 +114,18 @@ def prepare_face_dataset(
             name = f"{split}{domain}/{stem}_face{index}.png"
             save_image(align_face(photo, detection, spec).crop, out / name)
             box = " ".join(f"{v:.1f}" for v in detection.box)
-            rows.append([name, split, domain, relative.as_posix(), index, f"{detection.score:.4f}", box])
+            labels = {
+                "source": relative.as_posix(),
+                "face": index,
+                "score": f"{detection.score:.4f}",
+                "box": box,
+            }
+            rows.append(ManifestRow(name, split, domain, labels))
             report.crops += 1
-    _write_manifest(out / "manifest.csv", rows)
-    _write_dataset_json(out / "dataset.json", spec, domain, label, source)
+    for split in ("train", "test"):
+        (out / f"{split}{domain}").mkdir(parents=True, exist_ok=True)
+    write_manifest(out, _merge_rows(out, rows), LABEL_COLUMNS)
+    _write_dataset_json(out, spec, domain, label, source)
     return report
 
 
@@ -138,42 +151,28 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def _write_manifest(path: Path, rows: list[list]) -> None:
-    """Merge this run's rows into ``manifest.csv``: earlier rows stay unless rewritten now or their file is gone."""
-    written = {row[0] for row in rows}
+def _merge_rows(out: Path, rows: list[ManifestRow]) -> list[ManifestRow]:
+    """This run's rows plus the earlier ones (other domains or sources), unless rewritten now or gone."""
+    written = {row.file for row in rows}
     kept = []
-    if path.is_file():
-        with path.open(newline="", encoding="utf-8") as stream:
-            for row in csv.DictReader(stream):
-                name = row.get("file") or ""
-                if name and name not in written and (path.parent / name).is_file():
-                    kept.append([row.get(column) or "" for column in MANIFEST_FIELDS])
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(MANIFEST_FIELDS)
-    writer.writerows(sorted(kept + rows, key=lambda row: row[0]))
-    with atomic_write(path, "w") as stream:
-        stream.write(buffer.getvalue())
+    if (out / "manifest.csv").is_file():
+        for row in read_manifest(out):
+            name = row.get("file") or ""
+            if name and name not in written and (out / name).is_file():
+                labels = {column: row.get(column) or "" for column in LABEL_COLUMNS}
+                kept.append(ManifestRow(name, row.get("split", ""), row.get("domain", ""), labels))
+    return sorted(kept + rows, key=lambda row: row.file)
 
 
-def _write_dataset_json(
-    path: Path, spec: AlignmentSpec, domain: str, label: str | None, source: Path
-) -> None:
-    data = _read_json(path) if path.is_file() else {}
-    domains = data.get("domains") or {}
-    default_label = {"A": "young", "B": "old"}[domain]
+def _write_dataset_json(out: Path, spec: AlignmentSpec, domain: str, label: str | None, source: Path) -> None:
+    """Write ``dataset.json``, keeping what an earlier run recorded about the other domain."""
+    path = out / "dataset.json"
+    earlier = _read_json(path) if path.is_file() else {}
+    domains = earlier.get("domains") or {}
+    previous_label = domains.get(domain, {}).get("label")
     domains[domain] = {
-        "label": label or domains.get(domain, {}).get("label", default_label),
+        "label": label or previous_label or {"A": "young", "B": "old"}[domain],
         "source": str(source),
     }
-    data.update(
-        {
-            "name": data.get("name", path.parent.name),
-            "source": "faces aligned from photos by ageshift prepare faces",
-            "domains": domains,
-            "image_size": spec.size,
-            "crop": spec.to_dict(),
-        }
-    )
-    with atomic_write(path, "w") as stream:
-        json.dump(data, stream, indent=2, sort_keys=True)
+    source_text = "faces aligned from photos by ageshift prepare faces"
+    write_dataset_json(out, earlier.get("name", out.name), source_text, domains, spec.size, spec.to_dict())
