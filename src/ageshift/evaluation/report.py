@@ -93,7 +93,7 @@ def write_age_histogram(result: Any, direction: str, summary: dict[str, Any], ou
     return relative
 
 
-def write_per_image(results: dict[str, Any], labels: dict[str, dict[str, str]] | None, path: Path) -> None:
+def write_per_image(results: dict[str, Any], path: Path) -> None:
     """One CSV row per evaluated image: direction, file and every per-image measurement."""
     keys = sorted({key for result in results.values() for key in result.per_image if key != "age_real"})
     buffer = io.StringIO()
@@ -137,7 +137,7 @@ def write_report(
                 "plots: matplotlib is missing; install it with pip install 'ageshift[eval]'"
             )
     if results:
-        write_per_image(results, None, out / "per_image.csv")
+        write_per_image(results, out / "per_image.csv")
     with atomic_write(out / "metrics.json", "w") as stream:
         json.dump(_json_safe(metrics), stream, indent=2)
     page = (

@@ -87,14 +87,15 @@ def read_dataset_info(data_dir: str | Path) -> DatasetInfo:
     return DatasetInfo(root, description, labels)
 
 
-def load_domain(info: DatasetInfo, domain: str, size: int, limit: int | None) -> DomainImages:
+def load_domain(info: DatasetInfo, domain: str, size: int, limit: int | None, seed: int = 0) -> DomainImages:
     """Load ``test{domain}`` images (square-cropped and resized to ``size``); unreadable ones are noted.
 
     Args:
         info: the dataset.
         domain: ``"A"`` or ``"B"``.
         size: image side.
-        limit: at most this many (the first in sorted order), ``None`` for all.
+        limit: at most this many, ``None`` for all.
+        seed: picks which ones under a limit.
 
     Returns:
         The images.
@@ -103,10 +104,12 @@ def load_domain(info: DatasetInfo, domain: str, size: int, limit: int | None) ->
     paths = list_images(folder)
     if not paths:
         raise DataError(f"{folder}: no images (supported: .png, .jpg, .jpeg, .webp, .bmp, .tif)")
+    if limit is not None and limit < len(paths):
+        # A seeded sample, not the first N: prepared names can sort by age (UTKFace's "25_0_1_…").
+        chosen = np.sort(np.random.default_rng(seed).choice(len(paths), limit, replace=False))
+        paths = [paths[i] for i in chosen]
     files, arrays = [], []
     for path in paths:
-        if limit is not None and len(files) >= limit:
-            break
         try:
             arrays.append(uint8_to_tensor(square_resize(load_image(path), size)))
         except ImageLoadError as error:
@@ -277,6 +280,11 @@ class _RealismCache:
         self._extractor: Any = None
         self._features: dict[str, np.ndarray] = {}
 
+    @property
+    def weights_used(self) -> str:
+        """The feature network file FID/KID were computed with."""
+        return str(self._extractor.weights) if self._extractor is not None else str(self.weights)
+
     def features(self, images: torch.Tensor, key: str | None = None) -> np.ndarray:
         if key is not None and key in self._features:
             return self._features[key]
@@ -344,7 +352,7 @@ def _realism(
     summary[f"{FID_NAME}_inputs"] = fid_from_features(
         cache.features(domains[source].images, key=source), reals
     )
-    summary["feature_weights"] = str(cache._extractor.weights)
+    summary["feature_weights"] = cache.weights_used
     return summary, {}
 
 
@@ -372,7 +380,7 @@ def evaluate_model(
         fid_weights: TorchScript FID feature network; ``None`` for the packaged TF-Inception.
         sections: which of ``"age"``, ``"identity"``, ``"realism"``, ``"cycle"`` to measure.
         device: where the FID network runs.
-        seed: seed for the random grid.
+        seed: seed for the image sample under ``limit`` and for the random grid.
         progress: show a progress bar.
 
     Returns:
@@ -389,7 +397,7 @@ def evaluate_model(
         raise DataError(f"limit must be at least 1, got {limit}")
     info = read_dataset_info(data_dir)
     size = int(info.description.get("image_size") or translator.image_size)
-    domains = {domain: load_domain(info, domain, size, limit) for domain in ("A", "B")}
+    domains = {domain: load_domain(info, domain, size, limit, seed) for domain in ("A", "B")}
     notes: list[str] = []
     estimator = _resolve_estimator(age_estimator, info, notes) if "age" in sections else None
     realism = _RealismCache(fid_weights, device)
