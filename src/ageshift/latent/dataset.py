@@ -32,7 +32,7 @@ from ..errors import ConfigError, DataError
 from ..image import tensor_to_pil
 from ..io import atomic_write, save_image
 from .directions import LatentDirection, ScoreFunction, json_safe
-from .generator import LatentGenerator
+from .generator import DCGAN64_TEMPLATE, LatentGenerator
 
 
 @dataclass
@@ -336,7 +336,13 @@ def prepare_generated_dataset(
         "kept_raw": stats["kept_raw"],
         "kept_steered": stats["kept_steered"],
     }
-    crop = {"template": "dcgan64", "size": generator.image_size, "padding": 0.0}
+    # The landmark points let the face pipeline align photos the way these crops are framed.
+    crop = {
+        "template": "dcgan64",
+        "size": generator.image_size,
+        "padding": 0.0,
+        "points": DCGAN64_TEMPLATE.tolist(),
+    }
     write_dataset_json(
         root,
         "generated",

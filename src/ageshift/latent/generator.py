@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,6 +22,9 @@ from ..errors import MissingDependencyError, ModelLoadError
 DCGAN_PACKAGE = "gan-face-generate"
 DCGAN_MODULE = "gan_face_generate"
 DCGAN_WEIGHTS_FILE = "weights.tar"
+#: Where the packaged DCGAN puts the five landmarks (left eye, right eye, nose, mouth left, mouth right)
+#: in its 64×64 frame, as fractions of the side: the median MTCNN landmarks of 61 samples, made symmetric.
+DCGAN64_TEMPLATE = np.array([[0.35, 0.465], [0.655, 0.465], [0.502, 0.66], [0.37, 0.822], [0.635, 0.822]])
 
 
 @runtime_checkable

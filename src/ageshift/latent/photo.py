@@ -14,9 +14,8 @@ from ..image import make_grid, tensor_to_pil
 from ..io import atomic_write, load_image, save_image
 from .directions import LatentDirection, json_safe
 from .edit import edit_images, write_edit_outputs
-from .generator import LatentGenerator
+from .generator import DCGAN64_TEMPLATE, LatentGenerator
 from .projection import (
-    DCGAN64_TEMPLATE,
     FeatureExtractor,
     ProjectionConfig,
     align_for_generator,

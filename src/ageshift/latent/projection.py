@@ -18,14 +18,10 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..image import check_batch, pil_to_tensor, resize
-from .generator import LatentGenerator
+from .generator import DCGAN64_TEMPLATE, LatentGenerator
 
 #: Maps ``(B, 3, H, W)`` images in ``[-1, 1]`` to a feature tensor ``(B, …)``; must be differentiable.
 FeatureExtractor = Callable[[torch.Tensor], torch.Tensor]
-
-#: Where the packaged DCGAN puts the five landmarks (left eye, right eye, nose, mouth left, mouth right)
-#: in its 64×64 frame, as fractions of the side: the median MTCNN landmarks of 61 samples, made symmetric.
-DCGAN64_TEMPLATE = np.array([[0.35, 0.465], [0.655, 0.465], [0.502, 0.66], [0.37, 0.822], [0.635, 0.822]])
 
 
 @dataclass
