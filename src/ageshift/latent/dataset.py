@@ -200,23 +200,7 @@ def sample_domains(
             images = generator.synthesize(latents)
         ages = np.asarray(score_function(images), dtype=np.float64)
         stats["renders_scored"] += len(ages)
-        zero = np.zeros(len(ages))
-        used = np.zeros(len(ages), dtype=bool)
-        for domain, (low, high) in (("A", config.young), ("B", config.old)):
-            chosen = np.flatnonzero((ages >= low) & (ages < high + 1) & ~used)
-            kept, dups = _offer(
-                pools[domain],
-                images[chosen],
-                latents[chosen],
-                ages[chosen],
-                index[chosen],
-                zero[chosen],
-                config.count,
-                config.duplicate_bits,
-            )
-            used[chosen[: kept + dups]] = True
-            stats["kept_raw"][domain] += kept
-            stats["duplicates_dropped"] += dups
+        used = _take_raw(pools, images, latents, ages, index, config, stats)
         if years_per_strength is not None and len(pools["B"].ages) < config.count:
             _steer_into_old(
                 generator,
@@ -234,6 +218,30 @@ def sample_domains(
         bar.update(len(pools["A"].ages) + len(pools["B"].ages) - before)
     bar.close()
     return pools, stats
+
+
+def _take_raw(
+    pools: dict[str, _Pool],
+    images: torch.Tensor,
+    latents: torch.Tensor,
+    ages: np.ndarray,
+    index: np.ndarray,
+    config: GeneratedDatasetConfig,
+    stats: dict[str, Any],
+) -> np.ndarray:
+    """Offer raw samples to the domain whose range holds their age; returns the ``(N,)`` mask of used ones."""
+    zero = np.zeros(len(ages))
+    used = np.zeros(len(ages), dtype=bool)
+    for domain, (low, high) in (("A", config.young), ("B", config.old)):
+        chosen = np.flatnonzero((ages >= low) & (ages < high + 1) & ~used)
+        kept, duplicates = _offer(
+            pools[domain], images[chosen], latents[chosen], ages[chosen], index[chosen], zero[chosen],
+            config.count, config.duplicate_bits,
+        )  # fmt: skip
+        used[chosen[: kept + duplicates]] = True
+        stats["kept_raw"][domain] += kept
+        stats["duplicates_dropped"] += duplicates
+    return used
 
 
 def _years_per_strength(direction: LatentDirection | None) -> float | None:
