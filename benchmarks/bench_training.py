@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,14 +57,16 @@ def plain_step(model: CycleGAN, optimizers: tuple, real_a: torch.Tensor, real_b:
     optimizer_d.step()
 
 
-def time_steps(step, warmup: int, steps: int) -> float:
-    """Seconds per step after ``warmup`` untimed steps."""
-    for _ in range(warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
+def time_interleaved(steps: dict, warmup: int, repeats: int, clock) -> dict[str, float]:
+    """Median seconds per step of each callable, alternating them so load changes hit all alike."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for index in range(warmup + repeats):
+        for name, step in steps.items():
+            start = clock()
+            step()
+            if index >= warmup:
+                times[name].append(clock() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def measure_size(args: argparse.Namespace, size: int) -> tuple[float, float, str]:
@@ -83,9 +86,6 @@ def measure_size(args: argparse.Namespace, size: int) -> tuple[float, float, str
             module.compile()
     real_a = torch.rand(args.batch_size, 3, size, size) * 2 - 1
     real_b = torch.rand(args.batch_size, 3, size, size) * 2 - 1
-    trainer = time_steps(
-        lambda: train_step(state, real_a, real_b, config, precision, device), args.warmup, args.steps
-    )
     torch.manual_seed(0)
     model = CycleGAN(config.model_config())
     generators = [*model.generator_older.parameters(), *model.generator_younger.parameters()]
@@ -93,7 +93,17 @@ def measure_size(args: argparse.Namespace, size: int) -> tuple[float, float, str
         torch.optim.Adam(generators, lr=2e-4, betas=(0.5, 0.999)),
         torch.optim.Adam(model.discriminators().parameters(), lr=2e-4, betas=(0.5, 0.999)),
     )
-    plain = time_steps(lambda: plain_step(model, optimizers, real_a, real_b), args.warmup, args.steps)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    seconds = time_interleaved(
+        {
+            "trainer": lambda: train_step(state, real_a, real_b, config, precision, device),
+            "plain": lambda: plain_step(model, optimizers, real_a, real_b),
+        },
+        args.warmup,
+        args.steps,
+        clock,
+    )
+    trainer, plain = seconds["trainer"], seconds["plain"]
     return trainer, plain, precision.name
 
 
@@ -109,14 +119,14 @@ for folder in ("trainA", "trainB"):
     (root / folder).mkdir(parents=True)
     for i in range(4):
         Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(root / folder / f"{i}.png")
-config = train_config("paper", overrides=["stages=[{size: 256, batch_size: 1, steps: 2}]", "device=cpu",
-                                          "sample_every=2", "checkpoint_every=2"])
+config = train_config("paper", overrides=["stages=[{size: 256, batch_size: 1, steps: 1}]", "device=cpu",
+                                          "sample_every=1", "checkpoint_every=1"])
 train(config, root, root / "runs", quiet=True, tensorboard=False)
 """
 
 
 def peak_memory(threads: int) -> float:
-    """Peak RSS (GB) of a fresh process running 2 steps of ``paper`` training at 256², batch 1."""
+    """Peak RSS (GB) of a fresh process running a step of ``paper`` training at 256², batch 1 (+ sample, checkpoint)."""
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, folder, str(threads)], check=True)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
@@ -132,12 +142,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: process CPU time (steadier on a busy machine)",
+    )
     parser.add_argument("--precision", default="auto", help="trainer precision: auto, fp32, bf16")
     parser.add_argument("--compile", action="store_true", help="torch.compile the trainer's networks")
     parser.add_argument("--memory", action="store_true", help="also measure peak RSS at 256² (paper)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"preset {args.preset}, batch {args.batch_size}, {args.threads} threads, {args.steps} timed steps")
+    print(
+        f"preset {args.preset}, batch {args.batch_size}, {args.threads} threads, median of {args.steps} "
+        f"interleaved steps, {args.clock} clock"
+    )
     print(
         f"{'size':>5} {'trainer it/s':>13} {'img/s':>7} {'plain it/s':>11} {'img/s':>7} {'ratio':>6}  precision"
     )
