@@ -159,3 +159,14 @@ def test_preset_shapes_and_ranges(preset):
             assert out.shape == images.shape and out.abs().max() <= 1
         patches = model.discriminator_old(images)
     assert patches.shape[:2] == (2, 1) and patches.shape[-1] == size // 8 - 2
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path, rng):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = save_image(random_image(rng), tmp_path / "shared.png")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
