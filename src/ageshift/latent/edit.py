@@ -184,6 +184,7 @@ def contact_sheet(
     direction: LatentDirection,
     latents: torch.Tensor,
     strengths: Sequence[float],
+    upscale: int = 1,
 ) -> Image.Image:
     """A grid with one row per latent and one column per strength.
 
@@ -192,13 +193,17 @@ def contact_sheet(
         direction: the direction.
         latents: ``(B, latent_dim)``.
         strengths: the column strengths.
+        upscale: integer enlargement of the sheet (Lanczos).
 
     Returns:
         An RGB PIL image.
     """
     columns = [edit_images(generator, direction, latents, s) for s in strengths]
     rows = [torch.stack([column[i] for column in columns]) for i in range(latents.shape[0])]
-    return tensor_to_pil(make_grid(rows, padding=2))
+    sheet = tensor_to_pil(make_grid(rows, padding=2))
+    if upscale > 1:
+        sheet = sheet.resize((sheet.width * upscale, sheet.height * upscale), Image.Resampling.LANCZOS)
+    return sheet
 
 
 def write_edit_outputs(
@@ -241,7 +246,8 @@ def write_edit_outputs(
     gif_path = None
     if gif and out.suffix.lower() != ".gif":
         gif_path = write_video(video_frames, out.with_suffix(".gif"), fps)
-    sheet = contact_sheet(generator, direction, latents, strength_schedule(*strength_range, sheet_columns))
+    sheet_strengths = strength_schedule(*strength_range, sheet_columns)
+    sheet = contact_sheet(generator, direction, latents, sheet_strengths, upscale)
     sheet_path = save_image(sheet, out.with_name(f"{out.stem}_sheet.png"))
     height, width = video_frames[0].shape[:2]
     return EditOutputs(out, gif_path, sheet_path, len(video_frames), (width, height))
