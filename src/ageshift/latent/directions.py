@@ -221,7 +221,7 @@ def fit_direction(
     scores: np.ndarray,
     method: str = "ridge",
     group_fraction: float = 0.2,
-    ridge_alpha: float = 1.0,
+    ridge_alpha: float = 1000.0,
     holdout_fraction: float = 0.2,
     generator_name: str = "",
     attribute: str = "age",
@@ -236,7 +236,9 @@ def fit_direction(
             (mean latent of the top ``group_fraction`` minus that of the bottom ``group_fraction``).
         group_fraction: share of samples in each extreme group for ``mean-difference`` (and for the
             group-separation statistic of both methods).
-        ridge_alpha: L2 penalty of the ridge fit.
+        ridge_alpha: L2 penalty of the ridge fit. Strong by default: with few samples per latent dimension
+            a weak penalty fits the noise of the estimator (held-out correlation was best near 1000 for
+            2000 DCGAN samples and hardly changed between 1 and 10 000).
         holdout_fraction: share of samples held out to report how well the direction predicts the score.
         generator_name: recorded with the direction.
         attribute: what the score is (recorded).
@@ -437,13 +439,25 @@ def _fit_statistics(
         "fit_correlation": correlation(fit_index),
         "holdout_correlation": correlation(holdout_index),
         "holdout_r2": holdout_r2,
-        "score_per_latent_std": float(slope * projections.std()),
+        # Slope on held-out samples where there are enough: on the fit part it is inflated by overfitting.
+        "score_per_latent_std": float(
+            _held_out_slope(projections, scores, holdout_index, slope) * projections.std()
+        ),
         "score_mean": float(scores.mean()),
         "score_std": float(scores.std()),
         "low_group_mean_score": float(scores[order[:group_size]].mean()),
         "high_group_mean_score": float(scores[order[-group_size:]].mean()),
         "group_size": group_size,
     }
+
+
+def _held_out_slope(
+    projections: np.ndarray, scores: np.ndarray, holdout_index: np.ndarray, fallback: float
+) -> float:
+    """Least-squares slope of score on projection over the held-out samples (``fallback`` with under 20)."""
+    if len(holdout_index) < 20 or projections[holdout_index].std() == 0:
+        return float(fallback)
+    return float(np.polyfit(projections[holdout_index], scores[holdout_index], 1)[0])
 
 
 def json_safe(value: Any) -> Any:
