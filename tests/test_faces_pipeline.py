@@ -301,3 +301,10 @@ def test_lab_conversion_round_trips_and_knows_red():
     pixels = np.random.default_rng(1).integers(0, 256, (500, 3)).astype(float)
     assert np.abs(lab_to_rgb(rgb_to_lab(pixels)) - pixels).max() < 1e-6
     assert np.allclose(rgb_to_lab(np.array([255.0, 0, 0])), (53.24, 80.09, 67.20), atol=0.05)
+
+
+def test_generated_dataset_crop_spec_is_understood():
+    from ageshift.faces.align import AlignmentSpec
+
+    spec = AlignmentSpec.from_metadata({"crop": {"template": "dcgan64", "size": 64, "padding": 0.0, "points": []}})
+    assert spec.template == "dcgan64" and spec.points().shape == (5, 2)

