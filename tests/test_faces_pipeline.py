@@ -306,5 +306,7 @@ def test_lab_conversion_round_trips_and_knows_red():
 def test_generated_dataset_crop_spec_is_understood():
     from ageshift.faces.align import AlignmentSpec
 
-    spec = AlignmentSpec.from_metadata({"crop": {"template": "dcgan64", "size": 64, "padding": 0.0, "points": []}})
+    spec = AlignmentSpec.from_metadata(
+        {"crop": {"template": "dcgan64", "size": 64, "padding": 0.0, "points": []}}
+    )
     assert spec.template == "dcgan64" and spec.points().shape == (5, 2)
