@@ -24,3 +24,13 @@ def random_image(
     """A random image of ``size`` (width, height) converted to ``mode``."""
     array = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
     return Image.fromarray(array, "RGB").convert(mode)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test on one torch thread: tiny convolutions gain nothing from a second thread, and on a busy
+    shared CPU two OpenMP threads wait on each other (seconds per tiny op)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

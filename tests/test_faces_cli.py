@@ -14,6 +14,9 @@ from PIL import Image
 
 from ageshift.cli import main
 
+# Tiny networks: one torch thread (see the fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 skimage_data = pytest.importorskip("skimage.data")
 matplotlib = pytest.importorskip("matplotlib")
 
@@ -187,17 +190,6 @@ def test_missing_inputs_are_named(tmp_path, capsys):
         ["prepare", "faces", tmp_path / "empty", "--out", tmp_path / "d", "--template", "celeba"], capsys
     )
     assert code == 2 and "'celeba'" in err
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a busy shared CPU two OpenMP threads wait on each other (seconds per tiny forward)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_age_with_an_exported_model_aligns_as_it_was_trained(tmp_path, capsys):

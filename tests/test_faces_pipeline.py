@@ -18,6 +18,9 @@ from ageshift.faces.align import TEMPLATES, apply_affine, similarity_transform
 from ageshift.faces.blend import face_mask
 from ageshift.models.translator import IdentityTranslator
 
+# Tiny networks: one torch thread (see the fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 skimage_data = pytest.importorskip("skimage.data")
 matplotlib = pytest.importorskip("matplotlib")
 
@@ -57,15 +60,6 @@ class BrighterTranslator(IdentityTranslator):
         self, images: torch.Tensor, direction: str = "older", batch_size: int = 16
     ) -> torch.Tensor:
         return (super().translate_batch(images, direction, batch_size) + 0.4).clamp(-1, 1)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a busy shared CPU two OpenMP threads wait on each other (seconds per tiny op)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -29,16 +29,10 @@ from ageshift.latent import (
 )
 from ageshift.latent.dataset import average_hash
 
+# Tiny networks: one torch thread (see the fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 LATENT_DIM = 16
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """The tiny networks here are faster on one thread than on two busy, contended ones."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,9 @@ from ageshift.training import (
     train_config,
 )
 
+# Tiny networks: one torch thread (see the fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = [
     "model.generator.channels=4",
     "model.generator.num_res_blocks=1",
@@ -55,15 +58,6 @@ def make_data(root: Path, rng: np.random.Generator, with_dataset_json: bool = Tr
         }
         (root / "dataset.json").write_text(json.dumps(info))
     return root
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny convolutions gain nothing from threads, and spinning threads crawl on a busy shared CPU.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture
