@@ -68,6 +68,9 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip and runtime errors of many kinds here
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if reason.startswith("Weights only load failed"):
+            # torch's first line is advice about weights_only=False, which we never take for foreign files.
+            reason = "corrupt, not a PyTorch file, or it holds objects other than tensors"
         raise ModelLoadError(f"{path}: cannot read as a PyTorch checkpoint ({reason})") from None
     return _strip_wrappers(_find_state_dict(loaded, path))
 
