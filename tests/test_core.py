@@ -170,3 +170,10 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path, rng):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_top_level_api_is_lazy_and_complete():
+    import ageshift
+
+    assert callable(ageshift.age_photo) and callable(ageshift.load)
+    assert ageshift.load("identity").directions == ("older", "younger")

@@ -5,6 +5,7 @@ The short public API::
     import ageshift
     model = ageshift.load("models/utk-cyclegan")          # or "identity"
     older = model.translate(pil_image, direction="older")  # PIL in, PIL out; tensors (B, 3, H, W) in [-1, 1] too
+    result = ageshift.age_photo(photo, model, "older")     # every face found, aligned, translated, pasted back
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def __getattr__(name: str) -> Any:
         from .models import translator
 
         return getattr(translator, name)
+    if name == "age_photo":
+        from .faces import age_photo
+
+        return age_photo
     if name in ("create_model", "list_models", "register_model"):
         from . import registry
 
@@ -37,4 +42,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'ageshift' has no attribute {name!r}")
 
 
-__all__ = ["IdentityTranslator", "Translator", "create_model", "list_models", "load", "register_model"]
+__all__ = [
+    "IdentityTranslator",
+    "Translator",
+    "age_photo",
+    "create_model",
+    "list_models",
+    "load",
+    "register_model",
+]
