@@ -83,9 +83,7 @@ def run_demo(
     make_synthetic_dataset(data_dir, count=count, seed=seed, overwrite=True, progress=not quiet)
     overrides: dict[str, Any] = {"seed": seed}
     if steps is not None:
-        config = train_config("fast")
-        stage = asdict(config.stages[0]) | {"steps": steps}
-        overrides["stages"] = [stage]
+        overrides["stages"] = [asdict(train_config("fast").stages[0]) | {"steps": steps}]
     config = train_config("fast", overrides=overrides)
     _say(quiet, f"2/4 training the fast CycleGAN for {config.total_steps} steps on {config.device}")
     runs_dir = out / "runs"

@@ -159,14 +159,13 @@ class Translator:
         if isinstance(images, Image.Image):
             return self.translate([images], direction, batch_size)[0]
         pictures = list(images)
-        results: list[Image.Image] = []
         # Group by size so each group is one batched tensor.
         by_size: dict[tuple[int, int], list[int]] = {}
         for index, picture in enumerate(pictures):
             if not isinstance(picture, Image.Image):
                 raise AgeshiftError(f"images[{index}] is a {type(picture).__name__}, expected a PIL image")
             by_size.setdefault(picture.size, []).append(index)
-        results = [None] * len(pictures)  # type: ignore[list-item]
+        results: list[Image.Image] = [None] * len(pictures)  # type: ignore[list-item]
         for indices in by_size.values():
             batch = torch.stack([pil_to_tensor(pictures[i]) for i in indices])
             for i, translated in zip(
