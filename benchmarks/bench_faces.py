@@ -43,12 +43,12 @@ def build_translator(preset: str):
     """A CycleGAN translator of ``preset`` with random weights (``identity`` for the built-in one)."""
     import ageshift
     from ageshift.config import to_dict
-    from ageshift.models.translator import Translator
+    from ageshift.models.translator import TwoDomainTranslator
 
     if preset == "identity":
         return ageshift.load("identity")
     model = ageshift.create_model("cyclegan", preset=preset)
-    return Translator(model.generators(), "cyclegan", to_dict(model.config), model.config.image_size)
+    return TwoDomainTranslator(model.generators(), "cyclegan", to_dict(model.config), model.config.image_size)
 
 
 class _StageClock:

@@ -17,7 +17,7 @@ from ageshift.errors import DataError, MissingDependencyError
 from ageshift.evaluation import fid, runner
 from ageshift.evaluation.runner import evaluate_model
 from ageshift.models.cyclegan import CycleGAN
-from ageshift.models.translator import IdentityTranslator, Translator
+from ageshift.models.translator import IdentityTranslator, TwoDomainTranslator
 
 SECTION_KEYS = {"age", "identity", "realism", "cycle", "groups", "grids", "plots"}
 
@@ -33,7 +33,7 @@ def synthetic_data(tmp_path_factory) -> Path:
 def tiny_model(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = CycleGAN(preset="paper", image_size=32, generator={"channels": 4, "num_res_blocks": 1})
-    translator = Translator(model.generators(), "cyclegan", to_dict(model.config), 32, {"domains": None})
+    translator = TwoDomainTranslator(model.generators(), "cyclegan", to_dict(model.config), 32, {"domains": None})
     return translator.save_pretrained(tmp_path_factory.mktemp("model") / "tiny")
 
 

@@ -195,11 +195,11 @@ def test_missing_inputs_are_named(tmp_path, capsys):
 def test_age_with_an_exported_model_aligns_as_it_was_trained(tmp_path, capsys):
     import ageshift
     from ageshift.config import to_dict
-    from ageshift.models.translator import Translator
+    from ageshift.models.translator import TwoDomainTranslator
 
     network = ageshift.create_model("cyclegan", preset="fast")
     crop = {"template": "utkface", "size": 64, "padding": 0.1}
-    Translator(network.generators(), "cyclegan", to_dict(network.config), 64, {"crop": crop}).save_pretrained(
+    TwoDomainTranslator(network.generators(), "cyclegan", to_dict(network.config), 64, {"crop": crop}).save_pretrained(
         tmp_path / "model"
     )
     photo = tmp_path / "astronaut.jpg"

@@ -113,11 +113,13 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, data):
     assert final_resumed["step"] == 6
     for key, value in final_straight["model"].items():
         assert torch.equal(value, final_resumed["model"][key]), key
-    for name in ("optimizer_g", "optimizer_d"):
-        for index, slot in final_straight[name]["state"].items():
+    for name in ("generator", "discriminator"):
+        straight_state = final_straight["optimizers"][name]["state"]
+        for index, slot in straight_state.items():
             for key, value in slot.items():
-                assert torch.equal(value, final_resumed[name]["state"][index][key]), (name, key)
-    assert torch.equal(final_straight["pools"]["old"]["images"], final_resumed["pools"]["old"]["images"])
+                assert torch.equal(value, final_resumed["optimizers"][name]["state"][index][key]), (name, key)
+    pools = final_straight["family_state"]["pools"], final_resumed["family_state"]["pools"]
+    assert torch.equal(pools[0]["old"]["images"], pools[1]["old"]["images"])
     metrics = (resumed / "metrics.csv").read_text().splitlines()
     assert metrics[0].startswith("step,") and metrics[-1].startswith("6,")
 
@@ -211,18 +213,22 @@ def test_cli_train_resume_and_export(tmp_path, data, capsys):
 
 
 def test_batched_phases_match_separate_network_calls():
+    import contextlib
+
     from ageshift.models.cyclegan import CycleGAN, cyclegan_config
-    from ageshift.training.phases import discriminator_phase, generator_phase, resolve_precision
+    from ageshift.models.cyclegan.model import discriminator_phase, generator_phase
+    from ageshift.models.family import StepContext
 
     torch.manual_seed(0)
     model = CycleGAN(cyclegan_config("fast", {"generator": {"channels": 4, "num_res_blocks": 1}}))
     young, old = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
-    autocast = resolve_precision("fp32", torch.device("cpu")).autocast(torch.device("cpu"))
-    _, terms, fake_old, fake_young = generator_phase(model, young, old, model.config, autocast)
+    context = StepContext(torch.device("cpu"), contextlib.nullcontext, torch.Generator())
+    output = generator_phase(model, young, old, context)
+    terms, fake_old, fake_young = output.terms, output.carry["fake_old"], output.carry["fake_young"]
     assert torch.allclose(fake_old, model.generator_older(young), atol=1e-5)
     expected_identity = 5.0 * (model.generator_younger(young) - young).abs().mean()
     assert torch.allclose(terms["identity_young"], expected_identity, atol=1e-5)
-    _, d_terms = discriminator_phase(model, young, old, fake_young, fake_old, "lsgan", autocast)
+    d_terms = discriminator_phase(model, young, old, fake_young, fake_old, context).terms
     real, fake = model.discriminator_old(old), model.discriminator_old(fake_old)
     expected_d = 0.5 * ((real - 1).square().mean() + fake.square().mean())
     assert torch.allclose(d_terms["d_old"], expected_d, atol=1e-5)

@@ -16,25 +16,25 @@ from ageshift.config import to_dict
 from ageshift.errors import AgeshiftError
 from ageshift.image import pil_to_tensor, tensor_to_pil
 from ageshift.models.cyclegan import CycleGAN, cyclegan_config
-from ageshift.models.translator import Translator
+from ageshift.models.translator import TwoDomainTranslator
 
 MODEL_SIZE = 16
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory) -> tuple[Translator, Path]:
+def saved_model(tmp_path_factory) -> tuple[TwoDomainTranslator, Path]:
     config = cyclegan_config(
         "fast", {"generator": {"channels": 4, "num_res_blocks": 1}, "image_size": MODEL_SIZE}
     )
     torch.manual_seed(0)
     generators = CycleGAN(config).generators()
-    translator = Translator(generators, "cyclegan", to_dict(config), MODEL_SIZE, {"name": "tiny"})
+    translator = TwoDomainTranslator(generators, "cyclegan", to_dict(config), MODEL_SIZE, {"name": "tiny"})
     folder = translator.save_pretrained(tmp_path_factory.mktemp("model") / "tiny")
     return translator, folder
 
 
 @pytest.fixture
-def tiny_model(saved_model) -> Translator:
+def tiny_model(saved_model) -> TwoDomainTranslator:
     return saved_model[0]
 
 
@@ -178,7 +178,7 @@ def test_python_api_pil_lists_tensors_and_errors(tiny_model, rng):
     assert out.min() >= -1 and out.max() <= 1
     torch.testing.assert_close(tiny_model.translate(batch[1], direction="older"), out[1], atol=1e-5, rtol=0)
 
-    with pytest.raises(AgeshiftError, match="unknown direction 'sideways'.*older, younger"):
+    with pytest.raises(AgeshiftError, match="unknown direction 'sideways'.*older or younger"):
         tiny_model.translate(single, direction="sideways")
     with pytest.raises(AgeshiftError, match=r"images\[1\]"):
         tiny_model.translate([single, "face.png"], direction="older")
@@ -187,8 +187,8 @@ def test_python_api_pil_lists_tensors_and_errors(tiny_model, rng):
 def test_fast_inference_equals_eager_and_follows_weight_changes(tiny_model):
     images = torch.rand(3, 3, MODEL_SIZE, MODEL_SIZE, generator=torch.Generator().manual_seed(3)) * 2 - 1
     generator = tiny_model.generators["older"]
-    fast = Translator({"older": generator}, "cyclegan", tiny_model.model_config, MODEL_SIZE)
-    slow = Translator(
+    fast = TwoDomainTranslator({"older": generator}, "cyclegan", tiny_model.model_config, MODEL_SIZE)
+    slow = TwoDomainTranslator(
         {"older": generator}, "cyclegan", tiny_model.model_config, MODEL_SIZE, fast_inference=False
     )
 

@@ -1,4 +1,5 @@
-"""UTKFace preparation: name parsing, selection, balancing, splitting, safety, errors and the CLI."""
+"""UTKFace preparation: name parsing, selection, balancing, splitting, safety, errors and the CLI; the
+two-domain layout and the all-ages labelled layout."""
 
 from __future__ import annotations
 
@@ -15,14 +16,17 @@ from ageshift.cli import app, main
 from ageshift.data.manifest import parse_age_range, read_manifest
 from ageshift.data.utkface import (
     age_histogram,
+    balance_ages,
     parse_utkface_name,
     prepare_utkface,
+    prepare_utkface_all_ages,
     scan_utkface,
     select_utkface,
 )
 from ageshift.errors import ConfigError, DataError
 from ageshift.io import load_image
 
+UTKFACE_LABELS = {"gender": ["female", "male"], "race": ["Asian", "Black", "Indian", "Others", "White"]}
 MALFORMED = [
     "39_1_20170116174525125.jpg.chip.jpg",
     "x_0_1_20170116174525125.jpg.chip.jpg",
@@ -136,12 +140,80 @@ def test_prepare_writes_layout_deterministically_and_never_touches_source(tmp_pa
     assert info["crop"]["template"] == "utkface" and info["image_size"] == info["crop"]["size"] == 32
     assert info["crop"]["padding"] == 0.0 and info["crop"]["source_size"] == 200
     assert info["domains"]["B"]["label"] == "age 50-59"
+    assert info["labels"] == {"age": {"min": 20, "max": 59}, "attributes": UTKFACE_LABELS}
     prepare_utkface(source, tmp_path / "two", test_fraction=0.25, size=32, seed=0)
     prepare_utkface(source, tmp_path / "three", test_fraction=0.25, size=32, seed=5)
     assert read_manifest(tmp_path / "two") == rows
     assert [r["file"] for r in read_manifest(tmp_path / "three")] != [r["file"] for r in rows]
     balanced = prepare_utkface(source, tmp_path / "four", balance=True, test_fraction=0.0, size=32)
     assert balanced.counts["trainA"] == balanced.counts["trainB"] == 12
+
+
+def test_all_ages_keeps_every_age_with_its_labels(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    ages = [1, 2, 3, 15, 22, 25, 27, 33, 45, 58, 61, 77, 88, 95]
+    make_utkface(source, ages)
+    (source / "27_0_1_20170101999999999.jpg.chip.jpg").write_bytes(b"not a jpeg")
+    Image.new("RGB", (8, 8)).save(source / MALFORMED[0], format="JPEG")
+    before = digest(source)
+    report = prepare_utkface_all_ages(source, tmp_path / "all", test_fraction=0.25, size=16)
+    assert digest(source) == before
+    assert report.unreadable == ["27_0_1_20170101999999999.jpg.chip.jpg"] and report.malformed == [
+        MALFORMED[0]
+    ]
+    # 15 selected, 4 chosen for test, one of which was unreadable
+    assert report.counts == {"train": 11, "test": 3} and sum(report.selected.values()) == 15
+    root = tmp_path / "all"
+    assert sorted(p.name for p in root.iterdir()) == ["dataset.json", "manifest.csv", "test", "train"]
+    rows = read_manifest(root)
+    assert list(rows[0]) == ["file", "split", "domain", "age", "gender", "race", "source"]
+    assert {r["domain"] for r in rows} == {""} and {r["split"] for r in rows} == {"train", "test"}
+    assert all(r["file"].startswith(r["split"] + "/") for r in rows)
+    assert sorted(int(r["age"]) for r in rows) == ages
+    assert {r["gender"] for r in rows} == {"female", "male"}
+    assert load_image(root / rows[0]["file"]).size == (16, 16)
+    info = json.loads((root / "dataset.json").read_text())
+    assert info["labels"] == {"age": {"min": 1, "max": 95}, "attributes": UTKFACE_LABELS}
+    assert info["domains"] == {} and info["counts"] == report.counts and info["crop"]["size"] == 16
+    prepare_utkface_all_ages(source, tmp_path / "again", test_fraction=0.25, size=16)
+    assert read_manifest(tmp_path / "again") == rows
+    narrow = prepare_utkface_all_ages(source, tmp_path / "narrow", ages=(10, 90), gender="female", size=16)
+    narrow_rows = read_manifest(tmp_path / "narrow")
+    assert all(10 <= int(r["age"]) <= 90 and r["gender"] == "female" for r in narrow_rows)
+    assert sum(narrow.counts.values()) == len(narrow_rows) > 0
+    labels = json.loads((tmp_path / "narrow" / "dataset.json").read_text())["labels"]
+    assert labels["age"] == {"min": 10, "max": 90} and labels["attributes"] == UTKFACE_LABELS
+    with pytest.raises(DataError, match=r"no images with age 100-110.*0-9: 3"):
+        prepare_utkface_all_ages(source, tmp_path / "none", ages=(100, 110))
+
+
+def test_all_ages_balancing_caps_each_bucket(tmp_path: Path) -> None:
+    ages = [21] * 8 + [22] * 4 + [31, 32, 33] + [45, 46] + [70]
+    make_utkface(tmp_path / "src", ages)
+    records = scan_utkface(tmp_path / "src").records
+    kept, cap = balance_ages(records, bucket_width=5, seed=0)
+    assert cap == 2  # median of the bucket sizes 12, 3, 2, 1
+    assert age_histogram(kept, 5) == {"20-24": 2, "30-34": 2, "45-49": 2, "70-74": 1}
+    assert balance_ages(records, bucket_width=5, seed=0) == (kept, cap)
+    assert balance_ages(records, bucket_width=10, cap=5)[1] == 5
+    with pytest.raises(ConfigError, match="at least 1"):
+        balance_ages(records, cap=0)
+    report = prepare_utkface_all_ages(
+        tmp_path / "src", tmp_path / "out", max_per_bucket=3, test_fraction=0.0, size=16
+    )
+    assert report.selected == {"20-24": 3, "30-34": 3, "45-49": 2, "70-74": 1} and report.counts["test"] == 0
+    info = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert info["balance"] == {"bucket_width": 5, "max_per_bucket": 3}
+
+
+def test_layouts_do_not_mix(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    make_utkface(source, [22, 23, 55, 56])
+    prepare_utkface_all_ages(source, tmp_path / "out", size=16)
+    with pytest.raises(DataError, match=r"already holds a dataset \(train, test"):
+        prepare_utkface(source, tmp_path / "out", size=16)
+    prepare_utkface(source, tmp_path / "out", size=16, overwrite=True)
+    assert not (tmp_path / "out" / "train").exists() and (tmp_path / "out" / "trainA").is_dir()
 
 
 def test_prepare_refuses_bad_places(tmp_path: Path) -> None:
@@ -192,6 +264,27 @@ def test_cli_end_to_end_on_synthetic_utkface_names(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert len(read_manifest(synthetic)) == 12
+
+
+def test_cli_all_ages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "src"
+    make_utkface(source, [5, 22, 23, 24, 40, 80])
+    data = tmp_path / "data"
+    args = ["prepare", "utkface", str(source), "--out", str(data), "--all-ages", "--ages", "10-90"]
+    result = CliRunner().invoke(app, [*args, "--max-per-bucket", "2", "--size", "16"])
+    assert result.exit_code == 0, result.output
+    written = sorted(int(r["age"]) for r in read_manifest(data))
+    assert len(written) == 4 and written[2:] == [40, 80] and 22 <= written[0] < written[1] <= 24
+    assert json.loads((data / "dataset.json").read_text())["labels"]["age"] == {"min": 10, "max": 90}
+    for wrong, message in (
+        (["--all-ages", "--young", "20-29"], "--young/--old choose two domains"),
+        (["--ages", "10-90"], "need --all-ages"),
+        (["--all-ages", "--ages", "90-10"], "--ages '90-10' is empty"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            main(["prepare", "utkface", str(source), "--out", str(tmp_path / "x"), *wrong])
+        assert stopped.value.code == 2
+        assert message in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,7 @@ The short public API::
     import ageshift
     model = ageshift.load("models/utk-cyclegan")          # or "identity"
     older = model.translate(pil_image, direction="older")  # PIL in, PIL out; tensors (B, 3, H, W) in [-1, 1] too
+    aged = conditional.translate(pil_image, target_age=70, attributes={"hair": "blond"}, strength=0.8)
     result = ageshift.age_photo(photo, model, "older")     # every face found, aligned, translated, pasted back
 """
 
@@ -27,15 +28,19 @@ def load(model: str, device: str = "cpu") -> Translator:
 
 def __getattr__(name: str) -> Any:
     # Lazy re-exports keep `import ageshift` free of torch start-up cost.
-    if name in ("Translator", "IdentityTranslator"):
+    if name in ("Translator", "IdentityTranslator", "TwoDomainTranslator"):
         from .models import translator
 
         return getattr(translator, name)
+    if name in ("ConditionSpec", "Condition"):
+        from .models import conditions
+
+        return getattr(conditions, name)
     if name == "age_photo":
         from .faces import age_photo
 
         return age_photo
-    if name in ("create_model", "list_models", "register_model"):
+    if name in ("create_model", "list_models", "register_family", "get_family"):
         from . import registry
 
         return getattr(registry, name)
@@ -43,11 +48,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Condition",
+    "ConditionSpec",
     "IdentityTranslator",
     "Translator",
+    "TwoDomainTranslator",
     "age_photo",
     "create_model",
+    "get_family",
     "list_models",
     "load",
-    "register_model",
+    "register_family",
 ]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ..errors import AgeshiftError, ImageLoadError
 from ._app import app, prepare_app
+from ._conditions import attribute_option, condition_request, direction_option, strength_option, target_age_option
 
 OUTPUT_SUFFIX = ".png"
 
@@ -57,7 +59,10 @@ def _output_path(photo: Path, out: Path, used: set[Path]) -> Path:
 def age(
     photos: list[Path] = typer.Argument(..., help="Photos or folders of photos (never modified)."),
     model: str = typer.Option(..., "--model", "-m", help="Exported model folder, or 'identity'."),
-    direction: str = typer.Option(..., "--direction", "-d", help="older or younger."),
+    direction: str | None = direction_option(),
+    target_age: float | None = target_age_option(),
+    attribute: list[str] | None = attribute_option(),
+    strength: float | None = strength_option(),
     out: Path = typer.Option(Path("aged"), "--out", "-o", help="Folder for the results (PNG)."),
     report: Path | None = typer.Option(None, "--report", help="Write per-face details (JSON) here."),
     save_crops: Path | None = typer.Option(
@@ -77,7 +82,10 @@ def age(
         help="Add the model's change to the photo instead of replacing faces (sharper).",
     ),
 ) -> None:
-    """Make every face in photos older or younger and paste it back; the rest of each photo is untouched."""
+    """Edit every face in photos (older/younger, or a target age and attributes) and paste it back.
+
+    The rest of each photo is untouched. `ageshift info MODEL` lists the conditions a model accepts.
+    """
     from rich.console import Console
     from rich.progress import track
     from rich.table import Table
@@ -92,10 +100,10 @@ def age(
     boxes = [_parse_box(text) for text in box] if box else None
     files = _collect_photos(photos)
     translator = ageshift.load(model)
-    if direction not in translator.directions:
-        raise AgeshiftError(f"--direction {direction!r}: choose {' or '.join(translator.directions)}")
+    request = condition_request(translator, direction, target_age, attribute, strength)
+    label = translator.condition(**request).label()
     face_detector = None if whole_image or boxes else create_detector(detector)
-    table = Table("photo", "faces", "output", title=f"ageshift age --direction {direction}")
+    table = Table("photo", "faces", "output", title=f"ageshift age: {label}")
     summary, used = [], set()
     failures: list[str] = []
     for path in track(files, description="aging photos", transient=True):
@@ -107,7 +115,7 @@ def age(
             table.add_row(path.name, "[red]unreadable[/]", "")
             continue
         result = age_photo(
-            image, translator, direction, detector=face_detector, mode="whole" if whole_image else "faces",
+            image, translator, **request, detector=face_detector, mode="whole" if whole_image else "faces",
             boxes=boxes, max_faces=max_faces, min_face_size=min_face_size, color_match=color_match,
             keep_detail=keep_detail, in_place=True,
         )  # fmt: skip
@@ -115,7 +123,8 @@ def age(
         if save_crops is not None:
             for index, face in enumerate(result.faces):
                 save_image(face.aligned.crop, save_crops / f"{target.stem}_face{index}_input.png")
-                save_image(face.translated, save_crops / f"{target.stem}_face{index}_{direction}.png")
+                edit = label.replace(", ", "_").replace(" ", "").replace("=", "-")
+                save_image(face.translated, save_crops / f"{target.stem}_face{index}_{edit}.png")
         faces_text = "whole image" if whole_image else str(len(result.faces))
         table.add_row(path.name, faces_text, target.name)
         summary.append({"input": str(path), "output": str(target), **result.to_json()})
@@ -124,12 +133,82 @@ def age(
     if report is not None:
         with atomic_write(report, "w") as stream:
             json.dump(
-                {"model": model, "direction": direction, "photos": summary, "errors": failures},
+                {"model": model, "direction": request["direction"], "condition": request,
+                 "photos": summary, "errors": failures},
                 stream,
                 indent=2,
             )
     if failures:
         raise AgeshiftError(f"{len(failures)} of {len(files)} photos could not be read; first: {failures[0]}")
+
+
+@app.command("age-sweep")
+def age_sweep(
+    photo: Path = typer.Argument(..., help="A photo (never modified)."),
+    model: str = typer.Option(..., "--model", "-m", help="Exported model folder, or 'identity'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Strip to write: .png/.jpg (side by side), .gif or .mp4."),
+    ages: str | None = typer.Option(None, "--ages", help="Target ages, e.g. 20,30,40,50,60,70,80 or 20-80:10."),
+    strengths: str | None = typer.Option(
+        None, "--strengths", help="Strengths instead of ages (any model), e.g. 0,0.25,0.5,0.75,1."
+    ),
+    direction: str | None = direction_option(),
+    attribute: list[str] | None = attribute_option(),
+    detector: str = typer.Option("mtcnn", "--detector", help="Face detector: mtcnn or dlib."),
+    whole_image: bool = typer.Option(False, "--whole-image", help="Translate the whole picture (pets)."),
+    whole_photo: bool = typer.Option(False, "--whole-photo", help="Frames show the whole photo, not the face."),
+    frame_size: int = typer.Option(256, "--frame-size", min=32, max=2048, help="Longer side of each frame."),
+    measure: str | None = typer.Option(
+        None, "--measure", help="Caption frames with a measured age: packaged, cue (synthetic faces) or a folder."
+    ),
+) -> None:
+    """The time-machine strip: the same face at each age (or strength), pasted back, side by side or animated."""
+    from rich.console import Console
+
+    import ageshift
+
+    from ..faces import create_detector
+    from ..faces.sweep import STRIP_SUFFIXES, parse_number_list, sweep_photo, sweep_requests, write_sweep
+    from ..io import load_image
+    from ..models.conditions import parse_attribute_options
+
+    if out.suffix.lower() not in STRIP_SUFFIXES:
+        raise AgeshiftError(f"{out}: write the sweep as one of {', '.join(STRIP_SUFFIXES)}")
+    if out.resolve() == photo.resolve():
+        raise AgeshiftError(f"{out}: output is the input photo; choose another --out")
+    translator = ageshift.load(model)
+    requests = sweep_requests(
+        translator,
+        parse_number_list(ages, "--ages") if ages else None,
+        parse_number_list(strengths, "--strengths") if strengths else None,
+        direction,
+        parse_attribute_options(attribute) or None,
+    )
+    image = load_image(photo)
+    judge = _age_judge(measure) if measure else None
+    frames = sweep_photo(
+        image, translator, requests, detector=create_detector(detector) if not whole_image else detector,
+        mode="whole" if whole_image else "faces", whole_photo=whole_photo, frame_size=frame_size, judge=judge,
+    )  # fmt: skip
+    written = write_sweep(frames, out)
+    Console(stderr=True).print(
+        f"wrote {len(frames)} frames to {written}: " + ", ".join(frame.caption for frame in frames),
+        markup=False, highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def _age_judge(spec: str) -> Any:
+    """An age estimator as a frame judge: the age it reads from the frame."""
+    import numpy as np
+
+    from ..evaluation.age import create_age_estimator, predict_crop_ages
+
+    estimator = create_age_estimator(spec)
+
+    def judge(picture: Any) -> float:
+        ages, _ = predict_crop_ages([np.asarray(picture.convert("RGB"))], estimator)
+        return float(ages[0])
+
+    return judge
 
 
 @prepare_app.command("faces")

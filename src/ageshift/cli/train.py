@@ -1,4 +1,4 @@
-"""ageshift CLI: ``train`` (a CycleGAN run, resumable) and ``export`` (a run → a model folder)."""
+"""ageshift CLI: ``train`` (a run of any model family, resumable) and ``export`` (a run → a model folder)."""
 
 from __future__ import annotations
 
@@ -26,13 +26,14 @@ def _resolve_config(
     config_file: Path | None,
     overrides: list[str],
     resume_run: Path | None,
+    family: str,
 ):
     """The config to train with: preset/file/overrides for a new run; the run's saved one (+ overrides) on resume."""
     from ..config import load_yaml, merge, parse_overrides
     from ..training.config import config_from_dict, train_config
 
     if resume_run is None:
-        return train_config(preset, config_file, overrides)
+        return train_config(preset, config_file, overrides, family=family)
     if config_file is None and not overrides:
         return None  # the checkpoint's own config
     saved = load_yaml(resume_run / "config.yaml")
@@ -44,11 +45,16 @@ def _resolve_config(
 @app.command("train")
 def train_command(
     data: Path | None = typer.Option(
-        None, "--data", help="DATA folder with trainA/ and trainB/ (testA/, testB/ give sample grids)."
+        None,
+        "--data",
+        help="DATA folder: trainA/ and trainB/ for two-domain families, manifest.csv labels for conditional ones.",
+    ),
+    family: str = typer.Option(
+        "cyclegan", "--family", "-f", help="Model family (`ageshift models` lists them): cyclegan, stargan, …"
     ),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder of numbered runs (RUNS/NNN-name)."),
     preset: str = typer.Option(
-        "fast", "--preset", help="fast (64², minutes on a CPU) or paper (64→128→256)."
+        "fast", "--preset", help="The family's training preset: fast (minutes on a CPU) or paper (a GPU)."
     ),
     config_file: Path | None = typer.Option(None, "--config", help="YAML file with training config keys."),
     overrides: list[str] = typer.Option(
@@ -69,7 +75,7 @@ def train_command(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Train a CycleGAN (young ↔ old). Ctrl-C or SIGTERM saves a checkpoint; --resume continues it."""
+    """Train a model of any family. Ctrl-C or SIGTERM saves a checkpoint; --resume continues it."""
     from ..training import TrainingInterrupted, train
     from ..training.rundir import latest_run
 
@@ -82,7 +88,7 @@ def train_command(
     extra = [*overrides]
     extra += [f"device={device}"] if device else []
     extra += [f"precision={precision}"] if precision else []
-    config = _resolve_config(preset, config_file, extra, resume_run)
+    config = _resolve_config(preset, config_file, extra, resume_run, family)
     handler = _TqdmWarnings(logging.WARNING)
     logging.getLogger("ageshift").addHandler(handler)
     console = Console(stderr=True)

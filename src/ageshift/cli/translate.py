@@ -9,6 +9,7 @@ from rich.console import Console
 
 from ..errors import AgeshiftError
 from ._app import app
+from ._conditions import attribute_option, condition_request, direction_option, strength_option, target_age_option
 
 
 @app.command("translate")
@@ -24,7 +25,10 @@ def translate_command(
     destination: Path = typer.Argument(
         ..., metavar="OUTPUT", help="Output image (its suffix picks the format) or folder (mirrors INPUT)."
     ),
-    direction: str = typer.Option(..., "--direction", "-d", help="older (A→B) or younger (B→A)."),
+    direction: str | None = direction_option(),
+    target_age: float | None = target_age_option(),
+    attribute: list[str] | None = attribute_option(),
+    strength: float | None = strength_option(),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     image_format: str = typer.Option(
@@ -34,18 +38,25 @@ def translate_command(
     """Translate an image or a folder of images; unreadable files are skipped and listed at the end."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..models.translator import load, plan_translation, resolve_device, translate_files
+    from ..device import resolve_device
+    from ..files import plan_translation, translate_files
+    from ..models.translator import load
 
     if image_format.lower() not in ("png", "jpg", "jpeg"):
         raise AgeshiftError(f"--format {image_format!r} is not supported; use png or jpg")
     pairs = plan_translation(source, destination, image_format)
     translator = load(model, device=resolve_device(device))
+    request = condition_request(translator, direction, target_age, attribute, strength)
     console = Console(stderr=True)
     columns = (TextColumn("translating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("translate", total=len(pairs))
         summary = translate_files(
-            translator, pairs, direction, batch_size, progress=lambda done: progress.advance(task, done)
+            translator,
+            pairs,
+            batch_size=batch_size,
+            progress=lambda done: progress.advance(task, done),
+            **request,
         )
     for path, reason in summary.failed:
         message = reason if str(path) in reason else f"{path}: {reason}"
@@ -88,3 +99,45 @@ def import_cyclegan_command(
     Console(stderr=True).print(
         f"wrote model {folder} ({directions})", markup=False, highlight=False, soft_wrap=True
     )
+
+
+@app.command("info")
+def info_command(
+    model: str = typer.Argument(..., metavar="MODEL", help="Model folder, or 'identity'."),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+) -> None:
+    """What a model is and which conditions it accepts (the options `age`, `translate` and the page offer)."""
+    import json
+
+    from ..models.translator import load
+
+    translator = load(model)
+    description = translator.describe()
+    if as_json:
+        typer.echo(json.dumps(description, indent=2, default=str))
+        return
+    card = translator.card
+    lines = [f"{model}: {translator.family}, {translator.image_size}² ({card.get('summary') or 'no summary'})"]
+    for entry in translator.conditions.describe():
+        if entry["type"] == "choice":
+            lines.append(f"  {entry['name']}: one of {', '.join(entry['choices'])}")
+        else:
+            lines.append(f"  {entry['name']}: {entry['min']:g}..{entry['max']:g}")
+    data = card.get("training_data") or {}
+    if data.get("name"):
+        lines.append(f"  trained on: {data['name']} {data.get('size') or ''}".rstrip())
+    for licence in card.get("licences") or []:
+        lines.append(f"  uses: {licence.get('name')} ({licence.get('licence')})")
+    typer.echo("\n".join(lines))
+
+
+@app.command("models")
+def models_command() -> None:
+    """The registered model families with their presets and the data they train on."""
+    from ..registry import get_family, list_models
+
+    for name in list_models():
+        family = get_family(name)
+        typer.echo(
+            f"{name}: {family.summary} [data: {family.data_kind}; presets: {', '.join(family.train_presets)}]"
+        )

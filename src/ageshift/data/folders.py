@@ -1,4 +1,4 @@
-"""Unpaired image folders for CycleGAN training: two domains, decoded once, cached in memory when small.
+"""Image files decoded once and cached in memory when small; unpaired domain folders for CycleGAN training.
 
 Sampling is not random here: :class:`EpochSampler` draws a fresh permutation per epoch from the seed and
 the epoch number alone, so its whole state is two integers and a resumed run sees the same batches.
@@ -32,55 +32,53 @@ class SkippedFile:
     reason: str
 
 
-class DomainImages:
-    """The readable images of one domain folder, delivered as square batches at the current size.
+class ImageFiles:
+    """A fixed list of image files, delivered as square batches at the current size.
 
     Every file is decoded once when the object is built, so unreadable ones are found (and skipped) up
     front and indices stay stable for the whole run. When ``count × size² × 3`` bytes fit in
-    ``cache_mb``, the resized pixels are kept in memory and batches cost no decoding at all.
+    ``cache_mb``, the resized pixels are kept in memory and batches cost no decoding at all. Subclasses
+    choose the files (:class:`DomainImages` lists a folder, ``LabelledImages`` reads a manifest) and
+    decide what an empty result means.
 
     Args:
-        folder: the domain's folder (searched recursively; hidden files and unknown suffixes ignored).
+        candidates: the files to read, in order.
         size: side of the square images delivered by :meth:`load`.
         cache_mb: memory cap for the cache of decoded, resized images.
         workers: threads that decode images for uncached batches (PIL releases the GIL while decoding).
         progress: show a progress bar while scanning.
-
-    Raises:
-        DataError: the folder is missing, or none of its images can be read.
+        description: the progress bar's label.
     """
 
     def __init__(
         self,
-        folder: str | Path,
+        candidates: Sequence[Path],
         size: int,
         cache_mb: float = DEFAULT_CACHE_MB,
         workers: int = 0,
         progress: bool = False,
+        description: str = "reading images",
     ) -> None:
-        self.folder = Path(folder)
         self.cache_mb = cache_mb
         self.workers = workers
         self.size = size
-        candidates = list_images(self.folder)
         self.files: list[Path] = []
         self.skipped: list[SkippedFile] = []
+        #: For each entry of :attr:`files`, its position in ``candidates`` (labels stay aligned with it).
+        self.kept: list[int] = []
         self._cache: list[np.ndarray] | None = [] if self._fits_cache(len(candidates), size) else None
-        for path in tqdm(candidates, desc=f"reading {self.folder.name}", disable=not progress, leave=False):
+        for position, path in enumerate(
+            tqdm(candidates, desc=description, disable=not progress, leave=False)
+        ):
             try:
                 pixels = square_resize(load_image(path), size)
             except ImageLoadError as error:
                 self.skipped.append(SkippedFile(path, str(error)))
                 continue
             self.files.append(path)
+            self.kept.append(position)
             if self._cache is not None:
                 self._cache.append(pixels)
-        if not self.files:
-            found = f"{len(candidates)} candidate files, none readable" if candidates else "no image files"
-            raise DataError(
-                f"{self.folder}: {found} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, recursively; "
-                "hidden files are ignored)"
-            )
 
     def __len__(self) -> int:
         return len(self.files)
@@ -125,6 +123,41 @@ class DomainImages:
         """
         arrays = [self._cache[i] for i in indices] if self._cache is not None else self._decode(indices)
         return torch.stack([uint8_to_tensor(array) for array in arrays])
+
+
+class DomainImages(ImageFiles):
+    """The readable images of one domain folder, delivered as square batches at the current size.
+
+    Decoding, caching and skipping work as in :class:`ImageFiles`.
+
+    Args:
+        folder: the domain's folder (searched recursively; hidden files and unknown suffixes ignored).
+        size: side of the square images delivered by :meth:`load`.
+        cache_mb: memory cap for the cache of decoded, resized images.
+        workers: threads that decode images for uncached batches (PIL releases the GIL while decoding).
+        progress: show a progress bar while scanning.
+
+    Raises:
+        DataError: the folder is missing, or none of its images can be read.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        size: int,
+        cache_mb: float = DEFAULT_CACHE_MB,
+        workers: int = 0,
+        progress: bool = False,
+    ) -> None:
+        self.folder = Path(folder)
+        candidates = list_images(self.folder)
+        super().__init__(candidates, size, cache_mb, workers, progress, f"reading {self.folder.name}")
+        if not self.files:
+            found = f"{len(candidates)} candidate files, none readable" if candidates else "no image files"
+            raise DataError(
+                f"{self.folder}: {found} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, recursively; "
+                "hidden files are ignored)"
+            )
 
 
 class UnpairedFolders:

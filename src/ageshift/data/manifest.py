@@ -2,7 +2,10 @@
 
 Every ``ageshift prepare …`` command produces the same layout (see docs/ARCHITECTURE.md)::
 
-    DATA/trainA trainB testA testB   manifest.csv   dataset.json
+    DATA/trainA trainB testA testB   manifest.csv   dataset.json     two domains (A young, B old)
+    DATA/train test                  manifest.csv   dataset.json     labelled images (no domains)
+
+``dataset.json`` is read through :func:`read_dataset_json`, the one reader with one policy.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ SPLIT_FOLDERS = {
     ("test", "A"): "testA",
     ("test", "B"): "testB",
 }
+#: The split folders of the labelled layout (rows have an empty domain), as split → folder name.
+LABELLED_FOLDERS = {"train": "train", "test": "test"}
 MANIFEST_NAME = "manifest.csv"
 DATASET_JSON_NAME = "dataset.json"
 
@@ -98,12 +103,15 @@ def choose_test_items(count: int, test_fraction: float, rng: np.random.Generator
     return mask
 
 
-def prepare_output(out: str | Path, overwrite: bool = False) -> Path:
+def prepare_output(out: str | Path, overwrite: bool = False, folders: Sequence[str] | None = None) -> Path:
     """Create the dataset folder, refusing to mix a new dataset into an existing one.
 
     Args:
         out: the dataset root.
-        overwrite: remove an earlier dataset's split folders, manifest and dataset.json (nothing else).
+        overwrite: remove an earlier dataset's split folders (of either layout), manifest and
+            dataset.json (nothing else).
+        folders: the split folders to create; default the two-domain ``trainA trainB testA testB``
+            (pass ``LABELLED_FOLDERS.values()`` for the labelled layout).
 
     Returns:
         The dataset root as a ``Path``.
@@ -111,7 +119,10 @@ def prepare_output(out: str | Path, overwrite: bool = False) -> Path:
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise DataError(f"{root}: output exists and is not a folder")
-    ours = [root / name for name in (*SPLIT_FOLDERS.values(), MANIFEST_NAME, DATASET_JSON_NAME)]
+    folders = list(SPLIT_FOLDERS.values() if folders is None else folders)
+    # Both layouts' folders count as "an earlier dataset": a stale train/ beside a new trainA/ would mix them.
+    known = dict.fromkeys([*SPLIT_FOLDERS.values(), *LABELLED_FOLDERS.values(), *folders])
+    ours = [root / name for name in (*known, MANIFEST_NAME, DATASET_JSON_NAME)]
     existing = [path for path in ours if path.exists()]
     if existing and not overwrite:
         raise DataError(
@@ -123,7 +134,7 @@ def prepare_output(out: str | Path, overwrite: bool = False) -> Path:
             shutil.rmtree(path)
         else:
             path.unlink()
-    for folder in SPLIT_FOLDERS.values():
+    for folder in folders:
         (root / folder).mkdir(parents=True, exist_ok=True)
     return root
 
@@ -184,6 +195,44 @@ def read_manifest(path: str | Path) -> list[dict[str, str]]:
         raise DataError(f"{path}: no manifest.csv here")
     with path.open(newline="") as stream:
         return list(csv.DictReader(stream))
+
+
+def read_dataset_json(root: str | Path, required: bool = False) -> dict[str, Any]:
+    """Read ``dataset.json`` from a dataset (or run) folder, or from the file itself.
+
+    One policy for every reader: a missing file is ``{}`` (a plain folder of images is a valid dataset)
+    unless ``required``; a file that exists but is not a JSON object is always an error, never ``{}``, so
+    a damaged description cannot silently drop the crop and label facts.
+
+    Args:
+        root: the folder holding ``dataset.json``, or the path of the file.
+        required: raise when the file is missing instead of returning ``{}``.
+
+    Returns:
+        The parsed document.
+
+    Raises:
+        DataError: the file is missing (with ``required``), unreadable, not valid JSON or not an object.
+    """
+    path = Path(root)
+    if path.is_dir() or path.suffix.lower() != ".json":
+        path = path / DATASET_JSON_NAME
+    if not path.is_file():
+        if required:
+            raise DataError(f"{path}: missing (every `ageshift prepare` command writes it)")
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot be read ({error})") from None
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(document, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(document), "a number"
+        )
+        raise DataError(f"{path}: must hold a JSON object, found {kind}")
+    return document
 
 
 def write_dataset_json(

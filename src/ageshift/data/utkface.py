@@ -1,8 +1,10 @@
-"""UTKFace preparation: parse the labels in the file names, select two age groups, split and resize.
+"""UTKFace preparation: parse the labels in the file names, select two age groups (or keep every age with
+its labels), split and resize.
 
 UTKFace names its images ``age_gender_race_datetime.jpg.chip.jpg`` (age in years, gender 0 = male,
 1 = female, race 0-4 = White, Black, Asian, Indian, Others). The real download holds a few names with a
-missing or non-numeric field; they are reported and skipped, never guessed.
+missing or non-numeric field; they are reported and skipped, never guessed. Manifests and the ``"labels"``
+entry of ``dataset.json`` hold the names (``"female"``, ``"Asian"``), never the codes.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError, ImageLoadError
 from ..image import center_crop_square, resize_pil
 from ..io import list_images, load_image, save_image
+from .labelled import LABELS_KEY, LabelSchema
 from .manifest import (
+    LABELLED_FOLDERS,
     SPLIT_FOLDERS,
     ManifestRow,
     age_domains,
@@ -33,6 +38,11 @@ from .manifest import (
 
 GENDERS = ("male", "female")
 RACES = ("White", "Black", "Asian", "Indian", "Others")
+#: The attributes of the ``"labels"`` entry: every UTKFace value, sorted, whatever the selection kept, so
+#: class ids mean the same in every dataset prepared from UTKFace.
+UTKFACE_ATTRIBUTES = {"gender": tuple(sorted(GENDERS)), "race": tuple(sorted(RACES))}
+#: Manifest label columns, in order.
+MANIFEST_COLUMNS = ["age", "gender", "race", "source"]
 #: Gender filters ``select_utkface`` accepts.
 GENDER_FILTERS = ("any", "male", "female")
 #: Facts about UTKFace's "Aligned&Cropped Faces": 200² JPEG chips, aligned on facial landmarks, showing the
@@ -202,7 +212,8 @@ def prepare_utkface(
 
     Source files are only read. Each selected image is centre-cropped to a square (a no-op for UTKFace's
     chips), resized to ``size`` with Lanczos filtering and written as JPEG; unreadable images are skipped
-    (after balancing, so each one skipped leaves its domain one image short).
+    (after balancing, so each one skipped leaves its domain one image short). ``dataset.json`` also gets
+    the ``"labels"`` schema (age range spanning both domains, gender and race names), as the rows carry them.
 
     Args:
         source: folder of UTKFace images (recursive), or the folder holding ``UTKFace/``.
@@ -221,23 +232,7 @@ def prepare_utkface(
         A :class:`UTKFacePrepareReport`.
     """
     source, out = Path(source), Path(out)
-    check_test_fraction(test_fraction)
-    if size < 16:
-        raise ConfigError(f"image size must be at least 16 pixels, got {size}")
-    if not source.is_dir():
-        raise DataError(f"{source}: UTKFace source folder does not exist")
-    if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
-        raise DataError(f"{out}: the output must not be inside the source folder {source}")
-    scan = scan_utkface(source)
-    if not scan.records:
-        raise DataError(
-            f"{source}: no UTKFace-named images (age_gender_race_datetime.jpg.chip.jpg) found"
-            + (
-                f"; {len(scan.malformed)} other images, e.g. {', '.join(scan.malformed[:QUOTED_NAMES])}"
-                if scan.malformed
-                else ""
-            )
-        )
+    scan = _checked_scan(source, out, test_fraction, size)
     domains = select_utkface(scan.records, young, old, gender, balance, seed)
     root = prepare_output(out, overwrite)
     rows, unreadable = _write_domains(domains, root, test_fraction, size, seed, progress)
@@ -245,7 +240,7 @@ def prepare_utkface(
         raise DataError(
             f"{source}: every selected image of one domain was unreadable: {', '.join(unreadable[:QUOTED_NAMES])}"
         )
-    write_manifest(root, rows, ["age", "gender", "race", "source"])
+    write_manifest(root, rows, MANIFEST_COLUMNS)
     counts = split_counts(rows)
     write_dataset_json(
         root,
@@ -264,6 +259,7 @@ def prepare_utkface(
                 "duplicates": len(scan.duplicates),
                 "unreadable": len(unreadable),
             },
+            LABELS_KEY: utkface_labels((min(young[0], old[0]), max(young[1], old[1]))),
         },
     )
     return UTKFacePrepareReport(
@@ -276,6 +272,181 @@ def prepare_utkface(
     )
 
 
+def utkface_labels(ages: tuple[float, float]) -> dict[str, Any]:
+    """The ``"labels"`` entry of a UTKFace ``dataset.json``: the age range and the gender and race names."""
+    return LabelSchema(ages, UTKFACE_ATTRIBUTES).to_json()
+
+
+def select_all_ages(
+    records: Sequence[UTKFaceRecord], ages: tuple[int, int] | None = None, gender: str = "any"
+) -> list[UTKFaceRecord]:
+    """Keep the records within an inclusive age range (every age when ``None``) and of one gender.
+
+    Args:
+        records: parsed images.
+        ages: inclusive ``(low, high)`` years, or ``None`` for all.
+        gender: ``"any"``, ``"male"`` or ``"female"``.
+
+    Returns:
+        The kept records, in their input order.
+    """
+    if gender not in GENDER_FILTERS:
+        raise ConfigError(f"gender '{gender}' is not one of {', '.join(GENDER_FILTERS)}")
+    by_gender = [r for r in records if gender == "any" or r.gender == gender]
+    kept = [r for r in by_gender if ages is None or ages[0] <= r.age <= ages[1]]
+    if not kept:
+        wanted = "any age" if ages is None else f"age {ages[0]}-{ages[1]}"
+        raise DataError(
+            f"no images with {wanted} (gender {gender}) among {len(records)} labelled images; "
+            f"ages found: {_format_histogram(age_histogram(by_gender)) or 'none'}"
+        )
+    return kept
+
+
+def balance_ages(
+    records: Sequence[UTKFaceRecord], bucket_width: int = 5, cap: int | None = None, seed: int = 0
+) -> tuple[list[UTKFaceRecord], int]:
+    """Flatten the age distribution: keep at most ``cap`` images per bucket of ``bucket_width`` years.
+
+    UTKFace is dominated by babies and people in their twenties; capping every bucket at the median
+    bucket's size trims those peaks while keeping every image of the rare ages.
+
+    Args:
+        records: parsed images.
+        bucket_width: years per bucket (buckets start at multiples of it: 20-24, 25-29, …).
+        cap: images per bucket; default the median size of the non-empty buckets.
+        seed: random seed of the subsampling.
+
+    Returns:
+        The kept records sorted by file name, and the cap applied.
+    """
+    if bucket_width < 1:
+        raise ConfigError(f"age bucket width must be at least 1 year, got {bucket_width}")
+    if cap is not None and cap < 1:
+        raise ConfigError(f"images per age bucket must be at least 1, got {cap}")
+    buckets: dict[int, list[UTKFaceRecord]] = {}
+    for record in records:
+        buckets.setdefault(record.age // bucket_width, []).append(record)
+    if cap is None:
+        cap = max(1, int(np.median([len(members) for members in buckets.values()])))
+    kept: list[UTKFaceRecord] = []
+    for bucket, members in sorted(buckets.items()):
+        if len(members) > cap:
+            chosen = np.random.default_rng([seed, 7, bucket]).choice(len(members), size=cap, replace=False)
+            members = [members[i] for i in np.sort(chosen)]
+        kept += members
+    kept.sort(key=lambda record: record.path.name)
+    return kept, cap
+
+
+def prepare_utkface_all_ages(
+    source: str | Path,
+    out: str | Path,
+    ages: tuple[int, int] | None = None,
+    gender: str = "any",
+    balance: bool = False,
+    max_per_bucket: int | None = None,
+    bucket_width: int = 5,
+    test_fraction: float = 0.1,
+    size: int = 256,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> UTKFacePrepareReport:
+    """Build a labelled dataset (``train/``, ``test/``, every age with its labels) from a UTKFace download.
+
+    For conditional models: no domains, the manifest carries age, gender and race per image and
+    ``dataset.json`` the ``"labels"`` schema. Source files are only read; images are cropped, resized and
+    written as in :func:`prepare_utkface`.
+
+    Args:
+        source: folder of UTKFace images (recursive), or the folder holding ``UTKFace/``.
+        out: dataset root to write (must not be inside ``source``).
+        ages: inclusive age range to keep; ``None`` keeps every age.
+        gender: ``"any"``, ``"male"`` or ``"female"``.
+        balance: cap every age bucket at the median bucket's size (see :func:`balance_ages`).
+        max_per_bucket: cap every age bucket at this many images instead (implies balancing).
+        bucket_width: years per age bucket for balancing and the report.
+        test_fraction: share of the images for ``test/``.
+        size: side of the written images.
+        seed: random seed of balancing and splitting.
+        overwrite: replace an earlier dataset in ``out``.
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`UTKFacePrepareReport`; ``selected`` counts images per age bucket, ``counts`` per split.
+    """
+    source, out = Path(source), Path(out)
+    if bucket_width < 1:
+        raise ConfigError(f"age bucket width must be at least 1 year, got {bucket_width}")
+    scan = _checked_scan(source, out, test_fraction, size)
+    selected = select_all_ages(scan.records, ages, gender)
+    cap = None
+    if balance or max_per_bucket is not None:
+        selected, cap = balance_ages(selected, bucket_width, max_per_bucket, seed)
+    root = prepare_output(out, overwrite, folders=LABELLED_FOLDERS.values())
+    rows, unreadable = _write_domains({"": selected}, root, test_fraction, size, seed, progress)
+    if not rows:
+        raise DataError(
+            f"{source}: every selected image was unreadable: {', '.join(unreadable[:QUOTED_NAMES])}"
+        )
+    write_manifest(root, rows, MANIFEST_COLUMNS)
+    counts = {split: sum(row.split == split for row in rows) for split in LABELLED_FOLDERS}
+    written_ages = [int(row.labels["age"]) for row in rows]
+    write_dataset_json(
+        root,
+        name="utkface",
+        source=str(source.resolve()),
+        domains={},
+        image_size=size,
+        crop={**UTKFACE_CROP, "size": size},
+        extra={
+            "seed": seed,
+            "ages": None if ages is None else list(ages),
+            "gender": gender,
+            "balance": {"bucket_width": bucket_width, "max_per_bucket": cap} if cap is not None else False,
+            "test_fraction": test_fraction,
+            "counts": counts,
+            "skipped": {
+                "malformed": len(scan.malformed),
+                "duplicates": len(scan.duplicates),
+                "unreadable": len(unreadable),
+            },
+            LABELS_KEY: utkface_labels(ages or (min(written_ages), max(written_ages))),
+        },
+    )
+    return UTKFacePrepareReport(
+        out=root,
+        found=len(scan.records),
+        malformed=scan.malformed,
+        unreadable=unreadable,
+        selected=age_histogram(selected, bucket_width),
+        counts=counts,
+    )
+
+
+def _checked_scan(source: Path, out: Path, test_fraction: float, size: int) -> UTKFaceScan:
+    """Validate the options and places shared by both preparations, then scan the source."""
+    check_test_fraction(test_fraction)
+    if size < 16:
+        raise ConfigError(f"image size must be at least 16 pixels, got {size}")
+    if not source.is_dir():
+        raise DataError(f"{source}: UTKFace source folder does not exist")
+    if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
+        raise DataError(f"{out}: the output must not be inside the source folder {source}")
+    scan = scan_utkface(source)
+    if not scan.records:
+        raise DataError(
+            f"{source}: no UTKFace-named images (age_gender_race_datetime.jpg.chip.jpg) found"
+            + (
+                f"; {len(scan.malformed)} other images, e.g. {', '.join(scan.malformed[:QUOTED_NAMES])}"
+                if scan.malformed
+                else ""
+            )
+        )
+    return scan
+
+
 def _write_domains(
     domains: dict[str, list[UTKFaceRecord]],
     root: Path,
@@ -284,7 +455,10 @@ def _write_domains(
     seed: int,
     progress: bool,
 ) -> tuple[list[ManifestRow], list[str]]:
-    """Split each domain, resize and write its images; return manifest rows and unreadable file names."""
+    """Split each domain, resize and write its images; return manifest rows and unreadable file names.
+
+    The domain ``""`` is the labelled layout: its images go to ``train/`` and ``test/``.
+    """
     from tqdm import tqdm
 
     rows: list[ManifestRow] = []
@@ -303,7 +477,8 @@ def _write_domains(
                     unreadable.append(record.path.name)
                     continue
                 split = "test" if test else "train"
-                relative = f"{SPLIT_FOLDERS[(split, domain)]}/{record.path.name}"
+                folder = SPLIT_FOLDERS[(split, domain)] if domain else LABELLED_FOLDERS[split]
+                relative = f"{folder}/{record.path.name}"
                 save_image(resize_pil(center_crop_square(image), size), root / relative)
                 labels = {
                     "age": record.age,

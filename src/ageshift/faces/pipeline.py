@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from .detect import detect_faces
 from .types import FaceDetection, FaceDetector, filter_detections
 
 if TYPE_CHECKING:
+    from ..models.conditions import Condition
     from ..models.translator import Translator
 
 MODES = ("faces", "whole")
@@ -56,7 +57,12 @@ class PhotoResult:
     image: Image.Image
     faces: list[FaceResult]
     mode: str = "faces"
-    direction: str = "older"
+    condition: Condition | None = None
+
+    @property
+    def direction(self) -> str | None:
+        """The direction of a two-domain model's edit (``None`` for conditional models)."""
+        return self.condition.direction if self.condition is not None else None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able summary of the photo and its faces."""
@@ -65,6 +71,7 @@ class PhotoResult:
             "height": self.image.height,
             "mode": self.mode,
             "direction": self.direction,
+            "condition": self.condition.to_json() if self.condition is not None else None,
             "faces": [face.to_json() for face in self.faces],
         }
 
@@ -72,11 +79,14 @@ class PhotoResult:
 def age_photo(
     image: Image.Image,
     translator: Translator,
-    direction: str,
+    direction: str | None = None,
     *,
+    target_age: float | None = None,
+    attributes: Mapping[str, str] | None = None,
     detector: str | FaceDetector = "mtcnn",
     mode: str = "faces",
     boxes: Sequence[Sequence[float]] | None = None,
+    detections: Sequence[FaceDetection] | None = None,
     max_faces: int = 10,
     min_face_size: float = 40.0,
     min_score: float = 0.9,
@@ -89,15 +99,19 @@ def age_photo(
     in_place: bool = False,
     keep_detail: bool = False,
 ) -> PhotoResult:
-    """Make every face in a photo older or younger and paste it back seamlessly.
+    """Edit every face in a photo (older, younger, a target age, attributes) and paste it back seamlessly.
 
     Args:
         image: the photo (any mode; used as RGB). Not modified unless ``in_place``.
         translator: a loaded model (``ageshift.load(...)``, ``"identity"`` included).
-        direction: ``"older"`` or ``"younger"``.
+        direction: for two-domain models, ``"older"`` or ``"younger"``.
+        target_age: for conditional models, the age to show (in the model's range).
+        attributes: for conditional models, e.g. ``{"hair": "blond"}``.
         detector: backend name (``"mtcnn"``, ``"dlib"``) or a detector object.
         mode: ``"faces"`` (detect or use ``boxes``) or ``"whole"`` (translate the whole image, e.g. pets).
         boxes: user-given ``(x0, y0, x1, y1)`` regions translated instead of detected faces.
+        detections: faces found earlier (e.g. by :func:`~ageshift.faces.detect_faces`), used instead of running
+            the detector again (a sweep over many conditions detects once).
         max_faces: at most this many faces, largest first.
         min_face_size: smallest face side in photo pixels.
         min_score: detector confidence threshold.
@@ -107,7 +121,8 @@ def age_photo(
         detect_max_side: detection runs on a copy at most this large (``None``: full size).
         feather: soft mask edge as a fraction of the crop.
         box_padding: context around user boxes, as a fraction of the box.
-        strength: ``0``–``1``: mix of original (0) and translated (1) crop; ``None`` means 1.
+        strength: ``0``–``1``: how far from the input towards the requested condition (the model's meaning of
+            strength); ``None`` means 1.
         keep_detail: add each face's change to the photo rather than replacing the face (keeps the sharpness
             of faces larger than the model's crop).
         in_place: paste into ``image`` itself instead of a copy (saves one photo's memory on huge photos).
@@ -115,45 +130,43 @@ def age_photo(
     Returns:
         :class:`PhotoResult` with an image of the input's size; pixels outside the face masks are unchanged.
     """
-    if direction not in translator.directions:
-        raise AgeshiftError(
-            f"unknown direction {direction!r}; this model offers {', '.join(translator.directions)}"
-        )
+    condition = translator.condition(direction, target_age, attributes, strength)
+    request = {
+        "direction": condition.direction, "target_age": condition.target_age,
+        "attributes": condition.attributes, "strength": condition.strength,
+    }  # fmt: skip
     if mode not in MODES:
         raise AgeshiftError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if strength is not None and not 0.0 <= strength <= 1.0:
-        raise AgeshiftError(f"strength must be between 0 and 1, got {strength}")
     if color_match not in (False, True, *COLOR_SPACES):
         raise AgeshiftError(f"unknown color_match {color_match!r}; use True, False or one of {COLOR_SPACES}")
     if mode == "whole" and boxes is not None:
         raise AgeshiftError("boxes apply to mode='faces' only; mode='whole' translates the whole picture")
     photo = image if image.mode == "RGB" else image.convert("RGB")
     if mode == "whole":
-        return PhotoResult(_translate_whole(photo, translator, direction), [], mode, direction)
+        return PhotoResult(_translate_whole(photo, translator, request), [], mode, condition)
     spec = spec or AlignmentSpec.from_metadata(translator.metadata, translator.image_size)
     if boxes is not None:
         faces = [_box_face(photo, box, spec.size, box_padding, feather) for box in boxes]
     else:
-        found = detect_faces(photo, detector, detect_max_side, min_face_size)
-        kept = filter_detections(found, min_face_size, min_score, max_faces)
+        if detections is None:
+            detections = detect_faces(photo, detector, detect_max_side, min_face_size)
+        kept = filter_detections(list(detections), min_face_size, min_score, max_faces)
         faces = [(d, align_face(photo, d, spec), face_mask(spec.size, spec.points(), feather)) for d in kept]
     # A converted photo is already a private copy; only the caller's own image needs copying.
     output = photo if in_place or photo is not image else photo.copy()
     results = []
     translated_crops = (
-        translator.translate([aligned.crop for _, aligned, _ in faces], direction) if faces else []
+        translator.translate([aligned.crop for _, aligned, _ in faces], **request) if faces else []
     )
     # Paste the smallest first so that where faces overlap the larger (nearer) face ends on top.
     for (detection, aligned, mask), translated in reversed(list(zip(faces, translated_crops, strict=True))):
         if color_match:
             space = "lab" if color_match is True else str(color_match)
             translated = match_colors(translated, aligned.crop, mask, space)
-        if strength is not None:
-            translated = Image.blend(aligned.crop, translated, strength)
         window = paste_face(output, translated, mask, aligned, keep_detail)
         source = "box" if boxes is not None else "detector"
         results.append(FaceResult(detection, aligned, translated, window, source))
-    return PhotoResult(output, results[::-1], mode, direction)
+    return PhotoResult(output, results[::-1], mode, condition)
 
 
 def _box_face(
@@ -174,10 +187,10 @@ def _box_face(
     return FaceDetection(clipped, np.full((5, 2), np.nan), 1.0), aligned, mask
 
 
-def _translate_whole(photo: Image.Image, translator: Translator, direction: str) -> Image.Image:
+def _translate_whole(photo: Image.Image, translator: Translator, request: dict[str, Any]) -> Image.Image:
     """Translate the whole picture at the model's size and bring it back to the photo's size."""
     side = translator.image_size
     # Shrink in PIL first: a 50-megapixel photo never becomes a float tensor.
     small = photo.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    translated = translator.translate(small, direction)
+    translated = translator.translate(small, **request)
     return translated.resize(photo.size, Image.Resampling.BICUBIC)

@@ -1,5 +1,17 @@
-"""Model families (one folder each) and the translator interface every family's inference object follows."""
+"""Model families (one folder each, registered through :mod:`ageshift.registry`) and the inference interface.
 
-from .translator import IdentityTranslator, Translator, load
+Importing this package imports no family: the registry finds them when first asked.
+"""
 
-__all__ = ["IdentityTranslator", "Translator", "load"]
+from .conditions import Condition, ConditionError, ConditionSpec
+from .translator import IdentityTranslator, Translator, TwoDomainTranslator, load
+
+__all__ = [
+    "Condition",
+    "ConditionError",
+    "ConditionSpec",
+    "IdentityTranslator",
+    "Translator",
+    "TwoDomainTranslator",
+    "load",
+]

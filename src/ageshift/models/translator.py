@@ -1,13 +1,17 @@
-"""The inference object every model family exports: ``Translator``, saved as ``config.json`` + ``model.safetensors``.
+"""The inference object every model family exports, saved as ``config.json`` + ``model.safetensors``.
 
-``ageshift.load(path)`` returns one; ``translate(images, direction="older"|"younger")`` runs it.
+``ageshift.load(path)`` returns a :class:`Translator`; ``translate(images, ...)`` runs it with a condition:
+
+- ``direction="older"`` for two-domain models (:class:`TwoDomainTranslator`, e.g. CycleGAN);
+- ``target_age=70`` and/or ``attributes={"hair": "blond"}`` for conditional models;
+- ``strength`` in ``[0, 1]`` for every model: how far from the input towards the requested condition.
+
+What a model accepts is :attr:`Translator.conditions` (a :class:`~ageshift.models.conditions.ConditionSpec`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,39 +19,241 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..errors import AgeshiftError, DataError, ImageLoadError, ModelLoadError
+from ..errors import AgeshiftError, ModelLoadError
 from ..image import check_batch, pil_to_tensor, resize, tensor_to_pil
-from ..io import IMAGE_SUFFIXES, atomic_write, list_images, load_image, save_image
+from ..pretrained import Pretrained, read_pretrained, write_pretrained
+from .conditions import Condition, ConditionSpec
+from .family import network_tensors
 
-FORMAT_NAME = "ageshift-translator"
-FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 DIRECTIONS = ("older", "younger")
-
 ImagesLike = torch.Tensor | Image.Image | Sequence[Image.Image]
 
 
-def _generator_builders() -> dict[str, Callable[[dict[str, Any]], dict[str, nn.Module]]]:
-    from .cyclegan.model import build_generators as cyclegan_generators
-
-    return {"cyclegan": cyclegan_generators}
-
-
 class Translator:
-    """A trained translator: one generator per direction plus the metadata it was trained with.
+    """A trained image-to-image model: named networks, the conditions it accepts, and its metadata.
+
+    Subclasses implement :meth:`run` (one batch at the model's size under one condition). This class does
+    the rest: condition checks, resizing to the model's size and back, batching, PIL/tensor handling,
+    strength, saving.
 
     Args:
-        generators: ``{"older": module, "younger": module}`` (at least one direction).
-        family: model family name (``"cyclegan"``).
+        networks: the inference networks by name (saved as ``name.*`` tensors).
+        family: the registered family name.
         model_config: the family's config as a plain dict (enough to rebuild the networks).
         image_size: the side the model was trained at; inputs of another size are resized to it and back.
-        metadata: free-form JSON-able facts: domains, crop/alignment settings, training summary.
-        fast_inference: on the CPU, switch to a frozen TorchScript trace of a generator once it has run
-            ``FAST_INFERENCE_AFTER_IMAGES`` images (same outputs, ~10% faster per image; building it
-            costs ~0.5 s, so short jobs skip it; see benchmarks/bench_inference.py). Rebuilt whenever the
-            weights change.
+        conditions: what the model accepts.
+        metadata: JSON-able facts used at inference: ``domains``, ``crop`` (alignment), ``training`` summary.
+        card: the model card (training data, licences, evaluation), see :func:`ageshift.pretrained.model_card`.
     """
+
+    #: ``True``: ``strength`` mixes input and output pixels (at the input's own size). Families that
+    #: realise strength in condition space set it ``False`` and handle ``condition.strength`` in :meth:`run`.
+    strength_by_blending = True
+    #: ``True`` for models that run at the input's own size (no resizing to ``image_size`` and back).
+    any_size = False
+
+    def __init__(
+        self,
+        networks: dict[str, nn.Module],
+        family: str,
+        model_config: dict[str, Any],
+        image_size: int,
+        conditions: ConditionSpec,
+        metadata: dict[str, Any] | None = None,
+        card: dict[str, Any] | None = None,
+    ) -> None:
+        if not networks:
+            raise AgeshiftError("a translator needs at least one network")
+        self.networks = {name: module.eval() for name, module in networks.items()}
+        self.family = family
+        self.model_config = model_config
+        self.image_size = int(image_size)
+        self.conditions = conditions
+        self.metadata = dict(metadata or {})
+        self.card = dict(card or {})
+        self.device = _first_device(self.networks.values())
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """The directions of a two-domain model (empty for conditional models)."""
+        return self.conditions.directions
+
+    def to(self, device: str | torch.device) -> Translator:
+        """Move the networks to ``device`` (``"cpu"``, ``"cuda"``, ``"mps"``); returns ``self``."""
+        self.device = torch.device(device)
+        for module in self.networks.values():
+            module.to(self.device)
+        return self
+
+    def condition(
+        self,
+        direction: str | None = None,
+        target_age: float | None = None,
+        attributes: Mapping[str, str] | None = None,
+        strength: float | None = 1.0,
+    ) -> Condition:
+        """Check a request against :attr:`conditions`; raises ``ConditionError`` naming what is accepted."""
+        return self.conditions.resolve(direction, target_age, attributes, strength)
+
+    def run(self, images: torch.Tensor, condition: Condition) -> torch.Tensor:
+        """Translate one batch already at the model's size, on the model's device.
+
+        Args:
+            images: ``(B, 3, S, S)`` RGB float32 in ``[-1, 1]``, ``S = image_size``.
+            condition: a resolved condition.
+
+        Returns:
+            ``(B, 3, S, S)`` in ``[-1, 1]`` (full strength unless ``strength_by_blending`` is off).
+        """
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def translate_batch(
+        self,
+        images: torch.Tensor,
+        direction: str | None = None,
+        *,
+        target_age: float | None = None,
+        attributes: Mapping[str, str] | None = None,
+        strength: float | None = 1.0,
+        batch_size: int = 16,
+    ) -> torch.Tensor:
+        """Translate a tensor batch under one condition.
+
+        Args:
+            images: ``(B, 3, H, W)`` RGB float in ``[-1, 1]``, any size (resized to the model's and back).
+            direction: for two-domain models, e.g. ``"older"``.
+            target_age: for conditional models, in the model's age range.
+            attributes: for conditional models, e.g. ``{"hair": "blond"}``.
+            strength: ``[0, 1]``, how far towards the condition (0 returns the input).
+            batch_size: images per forward pass.
+
+        Returns:
+            ``(B, 3, H, W)`` float32 in ``[-1, 1]`` on the CPU.
+        """
+        check_batch(images)
+        if batch_size < 1:
+            raise AgeshiftError(f"batch_size must be >= 1, got {batch_size}")
+        condition = self.condition(direction, target_age, attributes, strength)
+        if condition.strength == 0.0:
+            return images.float().cpu().clone()
+        outputs = []
+        for start in range(0, images.shape[0], batch_size):
+            chunk = images[start : start + batch_size].to(self.device, torch.float32)
+            size = tuple(chunk.shape[-2:])
+            if self.any_size:
+                translated = self.run(chunk, condition).clamp(-1, 1)
+            else:
+                translated = resize(self.run(resize(chunk, self.image_size), condition), size).clamp(-1, 1)
+            if self.strength_by_blending and condition.strength < 1.0:
+                translated = torch.lerp(chunk, translated, condition.strength)
+            outputs.append(translated.float().cpu())
+        return torch.cat(outputs) if outputs else images.new_zeros((0, 3, *images.shape[-2:]))
+
+    def translate(
+        self,
+        images: ImagesLike,
+        direction: str | None = None,
+        *,
+        target_age: float | None = None,
+        attributes: Mapping[str, str] | None = None,
+        strength: float | None = 1.0,
+        batch_size: int = 16,
+    ) -> Any:
+        """Translate images, returning the same kind that came in (see :meth:`translate_batch` for options).
+
+        Args:
+            images: a ``(B, 3, H, W)`` or ``(3, H, W)`` tensor in ``[-1, 1]``, a PIL image, or a list of them.
+
+        Returns:
+            A tensor of the input's shape, a PIL image, or a list of PIL images.
+        """
+        options: dict[str, Any] = {
+            "target_age": target_age, "attributes": attributes, "strength": strength, "batch_size": batch_size,
+        }  # fmt: skip
+        if isinstance(images, torch.Tensor):
+            single = images.ndim == 3
+            batch = images.unsqueeze(0) if single else images
+            result = self.translate_batch(batch, direction, **options)
+            return result[0] if single else result
+        if isinstance(images, Image.Image):
+            return self.translate([images], direction, **options)[0]
+        pictures = list(images)
+        self.condition(direction, target_age, attributes, strength)  # a bad condition fails even for []
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for index, picture in enumerate(pictures):
+            if not isinstance(picture, Image.Image):
+                raise AgeshiftError(f"images[{index}] is a {type(picture).__name__}, expected a PIL image")
+            by_size.setdefault(picture.size, []).append(index)
+        results: list[Image.Image | None] = [None] * len(pictures)
+        for indices in by_size.values():
+            batch = torch.stack([pil_to_tensor(pictures[i].convert("RGB")) for i in indices])
+            for i, translated in zip(indices, self.translate_batch(batch, direction, **options), strict=True):
+                results[i] = tensor_to_pil(translated)
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able summary: family, size, accepted conditions, training data (for ``ageshift info``)."""
+        return {
+            "family": self.family,
+            "image_size": self.image_size,
+            "conditions": self.conditions.describe(),
+            "card": self.card,
+            "metadata": self.metadata,
+        }
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created), atomically per file."""
+        pretrained = Pretrained(
+            kind="translator",
+            family=self.family,
+            config=self.model_config,
+            tensors=network_tensors(self.networks),
+            card=self.card,
+            fields={
+                "image_size": self.image_size,
+                "networks": list(self.networks),
+                "conditions": self.conditions.to_json(),
+                "metadata": self.metadata,
+            },
+        )
+        return write_pretrained(directory, pretrained)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Translator:
+        """Load a model folder of any registered family (``ageshift export``, ``import-cyclegan``, 0.1 folders)."""
+        from ..registry import get_family, list_models
+
+        pretrained = read_pretrained(directory, kind="translator")
+        if pretrained.family not in list_models():
+            raise ModelLoadError(
+                f"{directory}: unknown model family {pretrained.family!r} (known: {', '.join(list_models())})"
+            )
+        if not isinstance(pretrained.fields.get("image_size"), int):
+            raise ModelLoadError(f"{directory}: config.json has no integer image_size")
+        try:
+            translator = get_family(pretrained.family).load(pretrained)
+        except ModelLoadError:
+            raise
+        except AgeshiftError as error:  # a bad config value inside a well-formed file
+            raise ModelLoadError(f"{directory}: {error}") from None
+        return translator.to(device)
+
+
+class TwoDomainTranslator(Translator):
+    """A translator with one generator per direction (``{"older": G_AB, "younger": G_BA}``).
+
+    Args:
+        generators: networks by direction name (at least one of ``older``/``younger``).
+        family, model_config, image_size, metadata, card: as for :class:`Translator`.
+        fast_inference: on the CPU, switch to a frozen TorchScript trace of a generator once it has run
+            ``FAST_INFERENCE_AFTER_IMAGES`` images (same outputs, ~10% faster per image; building it costs
+            ~0.5 s, so short jobs skip it; see benchmarks/bench_inference.py). Rebuilt whenever the weights
+            change.
+    """
+
+    #: images a generator runs eagerly before ``fast_inference`` builds its trace (it pays off after ~50).
+    FAST_INFERENCE_AFTER_IMAGES = 64
 
     def __init__(
         self,
@@ -56,50 +262,28 @@ class Translator:
         model_config: dict[str, Any],
         image_size: int,
         metadata: dict[str, Any] | None = None,
+        card: dict[str, Any] | None = None,
         fast_inference: bool = True,
     ) -> None:
         unknown = set(generators) - set(DIRECTIONS)
         if unknown or not generators:
             raise AgeshiftError(f"generators must be keyed by {DIRECTIONS}, got {sorted(generators)}")
-        self.generators = {name: module.eval() for name, module in generators.items()}
-        self.family = family
-        self.model_config = model_config
-        self.image_size = image_size
-        self.metadata = dict(metadata or {})
-        self.device = next(iter(self.generators.values())).parameters().__next__().device
+        directions = tuple(d for d in DIRECTIONS if d in generators)
+        super().__init__(
+            generators, family, model_config, image_size, ConditionSpec(directions=directions), metadata, card
+        )
         self.fast_inference = fast_inference
         self._frozen: dict[str, tuple[tuple, Callable[[torch.Tensor], torch.Tensor]]] = {}
         self._images_run: dict[str, int] = {}
 
     @property
-    def directions(self) -> tuple[str, ...]:
-        return tuple(d for d in DIRECTIONS if d in self.generators)
-
-    def to(self, device: str | torch.device) -> Translator:
-        """Move the generators to ``device`` (``"cpu"``, ``"cuda"``, ``"mps"``); returns ``self``."""
-        self.device = torch.device(device)
-        for module in self.generators.values():
-            module.to(self.device)
-        return self
-
-    def _generator(self, direction: str) -> nn.Module:
-        if direction not in self.generators:
-            raise AgeshiftError(
-                f"unknown direction {direction!r}; this model offers {', '.join(self.directions)}"
-            )
-        return self.generators[direction]
-
-    #: images a generator runs eagerly before ``fast_inference`` builds its trace (it pays off after ~50).
-    FAST_INFERENCE_AFTER_IMAGES = 64
+    def generators(self) -> dict[str, nn.Module]:
+        """The generators by direction."""
+        return self.networks
 
     def _runner(self, direction: str, count: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The generator, or its frozen trace when ``fast_inference`` applies (cached per weights state).
-
-        Args:
-            direction: ``"older"`` or ``"younger"``.
-            count: images about to be run, added to this direction's tally.
-        """
-        generator = self._generator(direction)
+        """The generator, or its frozen trace when ``fast_inference`` applies (cached per weights state)."""
+        generator = self.networks[direction]
         images_run = self._images_run.get(direction, 0)
         self._images_run[direction] = images_run + count
         if (
@@ -116,146 +300,16 @@ class Translator:
             self._frozen[direction] = (state, _frozen_trace(generator, torch.zeros(1, 3, side, side)))
         return self._frozen[direction][1]
 
-    @torch.inference_mode()
-    def translate_batch(
-        self, images: torch.Tensor, direction: str = "older", batch_size: int = 16
-    ) -> torch.Tensor:
-        """Translate a tensor batch.
+    def run(self, images: torch.Tensor, condition: Condition) -> torch.Tensor:
+        assert condition.direction is not None
+        return self._runner(condition.direction, images.shape[0])(images)
 
-        Args:
-            images: ``(B, 3, H, W)`` RGB float in ``[-1, 1]``, any size (resized to the model's and back).
-            direction: ``"older"`` (A→B) or ``"younger"`` (B→A).
-            batch_size: images per forward pass.
 
-        Returns:
-            ``(B, 3, H, W)`` float32 in ``[-1, 1]`` on the CPU.
-        """
-        check_batch(images)
-        generator = self._runner(direction, images.shape[0])
-        outputs = []
-        for start in range(0, images.shape[0], batch_size):
-            chunk = images[start : start + batch_size].to(self.device, torch.float32)
-            size = chunk.shape[-2:]
-            translated = generator(resize(chunk, self.image_size))
-            outputs.append(resize(translated, tuple(size)).clamp(-1, 1).float().cpu())
-        return torch.cat(outputs) if outputs else images.new_zeros((0, 3, *images.shape[-2:]))
-
-    def translate(self, images: ImagesLike, direction: str = "older", batch_size: int = 16) -> Any:
-        """Translate images, returning the same kind that came in.
-
-        Args:
-            images: a ``(B, 3, H, W)`` or ``(3, H, W)`` tensor in ``[-1, 1]``, a PIL image, or a list of them.
-            direction: ``"older"`` or ``"younger"``.
-            batch_size: images per forward pass.
-
-        Returns:
-            A tensor of the input's shape, a PIL image, or a list of PIL images.
-        """
-        if isinstance(images, torch.Tensor):
-            single = images.ndim == 3
-            batch = images.unsqueeze(0) if single else images
-            result = self.translate_batch(batch, direction, batch_size)
-            return result[0] if single else result
-        if isinstance(images, Image.Image):
-            return self.translate([images], direction, batch_size)[0]
-        pictures = list(images)
-        # Group by size so each group is one batched tensor.
-        by_size: dict[tuple[int, int], list[int]] = {}
-        for index, picture in enumerate(pictures):
-            if not isinstance(picture, Image.Image):
-                raise AgeshiftError(f"images[{index}] is a {type(picture).__name__}, expected a PIL image")
-            by_size.setdefault(picture.size, []).append(index)
-        results: list[Image.Image] = [None] * len(pictures)  # type: ignore[list-item]
-        for indices in by_size.values():
-            batch = torch.stack([pil_to_tensor(pictures[i]) for i in indices])
-            for i, translated in zip(
-                indices, self.translate_batch(batch, direction, batch_size), strict=False
-            ):
-                results[i] = tensor_to_pil(translated)
-        return results
-
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created), atomically per file."""
-        from safetensors.torch import save
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {
-            f"{direction}.{key}": value.detach().cpu().contiguous()
-            for direction, module in self.generators.items()
-            for key, value in module.state_dict().items()
-        }
-        with atomic_write(directory / WEIGHTS_FILE) as stream:
-            stream.write(save(tensors, metadata={"format": FORMAT_NAME}))
-        config = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "family": self.family,
-            "directions": {"older": "A->B", "younger": "B->A"},
-            "available_directions": list(self.directions),
-            "image_size": self.image_size,
-            "model": self.model_config,
-            "metadata": self.metadata,
-        }
-        with atomic_write(directory / CONFIG_FILE, "w") as stream:
-            json.dump(config, stream, indent=2, sort_keys=True)
-        return directory
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Translator:
-        """Load a model saved by :meth:`save_pretrained` (or ``ageshift export``)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        if not directory.exists():
-            raise ModelLoadError(f"{directory}: model folder does not exist")
-        config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
-        if not directory.is_dir() or not config_path.is_file() or not weights_path.is_file():
-            raise ModelLoadError(
-                f"{directory}: not an ageshift model (expected {CONFIG_FILE} and {WEIGHTS_FILE}; "
-                "make one with `ageshift export RUN --out MODEL`)"
-            )
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ModelLoadError(f"{config_path}: not valid JSON ({error})") from None
-        if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
-            raise ModelLoadError(f"{config_path}: not an ageshift translator config")
-        if config.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelLoadError(
-                f"{config_path}: format version {config['format_version']} is newer than this ageshift "
-                f"understands ({FORMAT_VERSION}); upgrade ageshift"
-            )
-        builders = _generator_builders()
-        family = config.get("family")
-        if family not in builders:
-            raise ModelLoadError(
-                f"{config_path}: unknown model family {family!r} (known: {', '.join(builders)})"
-            )
-        try:
-            generators = builders[family](config.get("model", {}))
-            tensors = load_file(weights_path, device="cpu")
-        except SafetensorError as error:
-            raise ModelLoadError(f"{weights_path}: corrupt weights file ({error})") from None
-        except AgeshiftError as error:
-            raise ModelLoadError(f"{config_path}: {error}") from None
-        available = [d for d in config.get("available_directions", DIRECTIONS) if d in generators]
-        loaded = {}
-        for direction in available:
-            prefix = f"{direction}."
-            state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            try:
-                generators[direction].load_state_dict(state, strict=True)
-            except RuntimeError as error:
-                raise ModelLoadError(
-                    f"{weights_path}: weights do not match {CONFIG_FILE} ({error})"
-                ) from None
-            loaded[direction] = generators[direction]
-        translator = cls(
-            loaded, family, config.get("model", {}), int(config["image_size"]), config.get("metadata")
-        )
-        return translator.to(device)
+def _first_device(modules: Any) -> torch.device:
+    for module in modules:
+        for tensor in (*module.parameters(), *module.buffers()):
+            return tensor.device
+    return torch.device("cpu")
 
 
 def _weights_state(generator: nn.Module) -> tuple:
@@ -286,30 +340,20 @@ def _frozen_trace(generator: nn.Module, example: torch.Tensor) -> Callable[[torc
         return generator
 
 
-class IdentityTranslator(Translator):
-    """Returns its input unchanged in both directions: for checking detection, alignment and blending."""
+class IdentityTranslator(TwoDomainTranslator):
+    """Returns its input unchanged in both directions: for checking detection, alignment and blending.
+
+    Subclasses that override :meth:`run` make simple test models that work at any size.
+    """
+
+    any_size = True
 
     def __init__(self, image_size: int = 256, metadata: dict[str, Any] | None = None) -> None:
-        identity = {d: nn.Sequential(nn.Identity()) for d in DIRECTIONS}
-        for module in identity.values():
-            module.register_buffer("_anchor", torch.zeros(0))
-        self.generators = identity
-        self.family = "identity"
-        self.model_config = {}
-        self.image_size = image_size
-        self.metadata = dict(metadata or {})
-        self.device = torch.device("cpu")
-        self.fast_inference = False
-        self._frozen = {}
-        self._images_run = {}
+        identity = {d: nn.Identity() for d in DIRECTIONS}
+        super().__init__(identity, "identity", {}, image_size, metadata, fast_inference=False)
 
-    @torch.inference_mode()
-    def translate_batch(
-        self, images: torch.Tensor, direction: str = "older", batch_size: int = 16
-    ) -> torch.Tensor:
-        check_batch(images)
-        self._generator(direction)
-        return images.float().cpu().clone()
+    def run(self, images: torch.Tensor, condition: Condition) -> torch.Tensor:
+        return images.clone()
 
     def save_pretrained(self, directory: str | Path) -> Path:
         raise AgeshiftError("the identity translator is built in and has nothing to save")
@@ -323,127 +367,8 @@ def load(model: str | Path, device: str | torch.device = "cpu") -> Translator:
         device: where to run it.
 
     Returns:
-        A :class:`Translator`.
+        A :class:`Translator` of the folder's family.
     """
     if str(model) == "identity":
         return IdentityTranslator()
     return Translator.from_pretrained(model, device=device)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """Turn ``"auto"`` (CUDA, then Apple MPS, then CPU) or an explicit device name into a device.
-
-    Args:
-        name: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
-
-    Returns:
-        The ``torch.device``; an unavailable explicit device raises ``AgeshiftError``.
-    """
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise AgeshiftError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if (device.type == "cuda" and not torch.cuda.is_available()) or (
-        device.type == "mps" and not torch.backends.mps.is_available()
-    ):
-        raise AgeshiftError(f"device {name!r} is not available on this machine; use --device auto or cpu")
-    return device
-
-
-@dataclass
-class TranslationSummary:
-    """What :func:`translate_files` did: files written and files skipped with the reason."""
-
-    written: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def plan_translation(
-    source: str | Path, destination: str | Path, image_format: str = "png"
-) -> list[tuple[Path, Path]]:
-    """Pair every input image with the file its translation goes to.
-
-    Args:
-        source: an image file, or a folder searched recursively.
-        destination: for a file, the output file (its suffix picks the format) or an existing folder;
-            for a folder, the output folder, mirroring the input's sub-folders.
-        image_format: suffix for outputs written into a folder (``png`` or ``jpg``).
-
-    Returns:
-        ``[(input_path, output_path), ...]``; refuses to write over any input.
-    """
-    source, destination = Path(source), Path(destination)
-    if not source.exists():
-        raise DataError(f"{source}: input does not exist")
-    suffix = "." + image_format.lower().lstrip(".")
-    if suffix not in IMAGE_SUFFIXES:
-        raise DataError(f"output format {image_format!r} is not supported; use png or jpg")
-    if destination.resolve() == source.resolve():
-        raise DataError(f"{destination}: output is the input; choose another output so the input is kept")
-    if source.is_file():
-        if destination.is_dir():
-            return [(source, destination / (source.stem + suffix))]
-        if destination.suffix.lower() not in IMAGE_SUFFIXES:
-            raise DataError(
-                f"{destination}: output file needs an image suffix ({', '.join(sorted(IMAGE_SUFFIXES))})"
-            )
-        return [(source, destination)]
-    if destination.exists() and not destination.is_dir():
-        raise DataError(f"{destination}: input {source} is a folder, so the output must be a folder too")
-    inside_output = destination.resolve()
-    pairs = []
-    for path in list_images(source):
-        if path.resolve().is_relative_to(inside_output):
-            continue  # earlier results written inside the input folder are not inputs
-        pairs.append((path, (destination / path.relative_to(source)).with_suffix(suffix)))
-    if not pairs:
-        raise DataError(f"{source}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return pairs
-
-
-def translate_files(
-    translator: Translator,
-    pairs: Sequence[tuple[Path, Path]],
-    direction: str,
-    batch_size: int = 16,
-    progress: Callable[[int], None] | None = None,
-) -> TranslationSummary:
-    """Translate image files in batches; unreadable files are skipped and reported, not fatal.
-
-    Args:
-        translator: the model.
-        pairs: ``(input, output)`` paths, e.g. from :func:`plan_translation`.
-        direction: ``"older"`` or ``"younger"`` (must be one the model offers).
-        batch_size: images per forward pass; images of one size share a batch.
-        progress: called with the number of files finished after each batch.
-
-    Returns:
-        A :class:`TranslationSummary`.
-    """
-    translator._generator(direction)
-    if batch_size < 1:
-        raise AgeshiftError(f"batch_size must be >= 1, got {batch_size}")
-    summary = TranslationSummary()
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        loaded = []
-        for source, target in chunk:
-            try:
-                loaded.append((load_image(source), target))
-            except ImageLoadError as error:
-                summary.failed.append((source, str(error)))
-        translated = translator.translate([image for image, _ in loaded], direction, batch_size)
-        for (_, target), image in zip(loaded, translated, strict=True):
-            try:
-                summary.written.append(save_image(image, target))
-            except (OSError, ImageLoadError) as error:
-                summary.failed.append((target, f"cannot write ({error})"))
-        if progress is not None:
-            progress(len(chunk))
-    return summary

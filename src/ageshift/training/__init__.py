@@ -1,25 +1,27 @@
-"""Training: the phase-based CycleGAN trainer, its config, run directory, checkpoints and export."""
+"""Training for every model family: the phase-based trainer, its config, data, run directory, checkpoints, export."""
 
 from .checkpoint import list_checkpoints, load_checkpoint, load_latest_checkpoint
-from .config import TRAIN_PRESETS, StageConfig, TrainConfig, train_config
+from .config import StageConfig, TrainConfig, train_config
+from .data import LabelledData, TrainingData, UnpairedData, open_training_data
 from .export import export_run
-from .phases import discriminator_phase, generator_phase, resolve_precision
+from .phases import resolve_precision
 from .state import TrainingState, build_state
 from .trainer import TrainingInterrupted, train, train_step
 
 __all__ = [
-    "TRAIN_PRESETS",
+    "LabelledData",
     "StageConfig",
     "TrainConfig",
+    "TrainingData",
     "TrainingInterrupted",
     "TrainingState",
+    "UnpairedData",
     "build_state",
-    "discriminator_phase",
     "export_run",
-    "generator_phase",
     "list_checkpoints",
     "load_checkpoint",
     "load_latest_checkpoint",
+    "open_training_data",
     "resolve_precision",
     "train",
     "train_config",

@@ -1,14 +1,16 @@
-"""Training configuration: the model preset plus the schedule, optimiser, precision and bookkeeping."""
+"""Training configuration for every family: the family and its model preset, plus the schedule, optimiser,
+precision and bookkeeping. Training presets belong to the family (``ModelFamily.train_presets``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ..config import from_dict, load_yaml, merge, parse_overrides
 from ..errors import ConfigError
-from ..models.cyclegan import CycleGANConfig, cyclegan_config
+from ..registry import get_family
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -29,16 +31,20 @@ class StageConfig:
 
 @dataclass
 class TrainConfig:
-    """Everything that decides a CycleGAN training run (data and output folders are passed separately)."""
+    """Everything that decides a training run (data and output folders are passed separately)."""
 
+    #: the model family (``ageshift.list_models()``).
+    family: str = "cyclegan"
     #: the training preset this config started from (recorded for the exported model's summary).
     preset: str = "custom"
-    #: model preset (``fast`` or ``paper``, see ``ageshift.models.cyclegan.PRESETS``) and nested overrides.
+    #: the family's model preset (e.g. ``fast`` or ``paper``) and nested overrides of its config.
     model_preset: str = "fast"
     model: dict[str, Any] = field(default_factory=dict)
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
     learning_rate: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
+    #: per-optimiser overrides of ``learning_rate``/``betas``, e.g. ``{"discriminator": {"learning_rate": 4e-4}}``.
+    optimizers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: fraction of all steps at the full learning rate; it then falls linearly to 0 at the last step.
     constant_fraction: float = 0.5
     seed: int = 0
@@ -68,9 +74,14 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0.0 <= self.flip_probability <= 1.0:
             raise ConfigError(f"flip_probability must be in [0, 1], got {self.flip_probability}")
-        model = self.model_config()  # fails now, not hours later, on a bad preset or model key
+        family = get_family(self.family)  # fails now, not hours later, on a bad family, preset or key
+        model = self.model_config()
         for stage in self.stages:
-            check_stage_size(stage.size, model)
+            family.check_stage_size(model, stage.size)
+        for name, settings in self.optimizers.items():
+            unknown = set(settings) - {"learning_rate", "betas"}
+            if unknown:
+                raise ConfigError(f"optimizers.{name}: unknown keys {sorted(unknown)}; use learning_rate, betas")
 
     @property
     def total_steps(self) -> int:
@@ -82,9 +93,21 @@ class TrainConfig:
         """The image side of the last stage: the size the exported model works at."""
         return self.stages[-1].size
 
-    def model_config(self) -> CycleGANConfig:
-        """The model's config: preset + overrides, with ``image_size`` set to the last stage's size."""
-        return cyclegan_config(self.model_preset, merge(self.model, {"image_size": self.final_size}))
+    def model_config(self) -> Any:
+        """The family's model config: preset + overrides, with ``image_size`` set to the last stage's size."""
+        family = get_family(self.family)
+        overrides = self.model
+        if "image_size" in {f.name for f in dataclasses.fields(family.config_class)}:
+            overrides = merge(self.model, {"image_size": self.final_size})
+        return family.model_config(self.model_preset, overrides)
+
+    def optimizer_settings(self, group: str) -> dict[str, Any]:
+        """``{"lr", "betas"}`` for one optimiser group."""
+        settings = self.optimizers.get(group, {})
+        return {
+            "lr": float(settings.get("learning_rate", self.learning_rate)),
+            "betas": tuple(settings.get("betas", self.betas)),
+        }
 
     def stage_at(self, step: int) -> tuple[int, StageConfig]:
         """The stage index and stage that step number ``step`` (0-based) belongs to."""
@@ -96,64 +119,30 @@ class TrainConfig:
         return len(self.stages) - 1, self.stages[-1]
 
 
-def check_stage_size(size: int, model: CycleGANConfig) -> None:
-    """Refuse image sizes the networks cannot take: the generator's stride and the PatchGAN's depth."""
-    multiple = 2**model.generator.num_downsamples
-    if size % multiple:
-        raise ConfigError(f"stage size {size} must be divisible by 2**num_downsamples = {multiple}")
-    side = size
-    for _ in range(model.discriminator.num_layers):
-        side = (side - 2) // 2 + 1  # 4×4 convolutions, stride 2, padding 1
-    if side - 1 < 2:  # the stride-1 layer must leave more than one pixel for its instance norm
-        raise ConfigError(
-            f"stage size {size} is too small for a {model.discriminator.num_layers}-layer PatchGAN "
-            f"discriminator (use at least {3 * 2**model.discriminator.num_layers} or fewer layers)"
-        )
-
-
-TRAIN_PRESETS: dict[str, dict[str, Any]] = {
-    # Demo size: the small network at 64² only; a few minutes on two CPU cores.
-    "fast": {
-        "model_preset": "fast",
-        "stages": [{"size": 64, "batch_size": 4, "steps": 800}],
-        "sample_every": 200,
-        "checkpoint_every": 200,
-        "log_every": 20,
-    },
-    # The paper's network, grown 64² → 128² → 256² so the early epochs are cheap (Karras et al. 2018 idea).
-    "paper": {
-        "model_preset": "paper",
-        "stages": [
-            {"size": 64, "batch_size": 8, "steps": 20000},
-            {"size": 128, "batch_size": 4, "steps": 40000},
-            {"size": 256, "batch_size": 1, "steps": 140000},
-        ],
-        "sample_every": 1000,
-        "checkpoint_every": 5000,
-        "log_every": 100,
-    },
-}
-
-
 def train_config(
     preset: str = "fast",
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] | dict[str, Any] = (),
+    family: str = "cyclegan",
 ) -> TrainConfig:
-    """Build a :class:`TrainConfig`: preset, then a YAML file, then ``key=value`` overrides.
+    """Build a :class:`TrainConfig`: the family's training preset, then a YAML file, then ``key=value`` overrides.
 
     Args:
-        preset: ``"fast"`` or ``"paper"``.
+        preset: a training preset of the family (``"fast"``, ``"paper"``, …).
         config_file: optional YAML mapping with any :class:`TrainConfig` keys.
         overrides: dotted ``["stages=[{size: 32, batch_size: 2, steps: 10}]", "model.generator.channels=8"]``
             or an already nested dict.
+        family: the model family (a YAML file or override may also set ``family``).
 
     Returns:
         The resolved config; unknown keys raise :class:`ConfigError` naming them.
     """
-    if preset not in TRAIN_PRESETS:
-        raise ConfigError(f"unknown training preset {preset!r}; choose one of {', '.join(TRAIN_PRESETS)}")
-    data = {"preset": preset, **TRAIN_PRESETS[preset]}
+    presets = get_family(family).train_presets
+    if preset not in presets:
+        raise ConfigError(
+            f"unknown training preset {preset!r} for {family}; choose one of {', '.join(presets) or 'none'}"
+        )
+    data = {"family": family, "preset": preset, **presets[preset]}
     if config_file is not None:
         data = merge(data, load_yaml(config_file))
     extra = overrides if isinstance(overrides, dict) else parse_overrides(list(overrides))

@@ -1,15 +1,18 @@
-"""Export a training run as an inference model: ``config.json`` + ``model.safetensors`` (a Translator)."""
+"""Export a training run of any family as an inference model: ``config.json`` + ``model.safetensors``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..config import to_dict
-from ..models.cyclegan import CycleGAN
 from ..models.translator import Translator
+from ..pretrained import model_card
+from ..registry import get_family
 from .checkpoint import load_checkpoint, load_latest_checkpoint
 from .config import config_from_dict
 from .rundir import read_dataset_info
+from .state import upgrade_checkpoint
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path | None = None) -> Translator:
@@ -21,19 +24,25 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path 
         checkpoint: a specific checkpoint file; default the run's newest loadable one.
 
     Returns:
-        The exported :class:`Translator` (generators on the CPU, in eval mode). Its metadata holds the
-        data's ``domains`` and ``crop`` (from the run's ``dataset.json``) and a training summary.
+        The exported :class:`Translator` (on the CPU, in eval mode). Its metadata holds the data's
+        ``domains`` and ``crop`` (from the run's ``dataset.json``) and a training summary; its model card
+        the training data, the licences of what it was made from, and the family.
     """
     run_dir = Path(run_dir)
     if checkpoint is None:
         checkpoint_file, state = load_latest_checkpoint(run_dir)
     else:
         checkpoint_file, state = Path(checkpoint), load_checkpoint(checkpoint)
+    state = upgrade_checkpoint(state)
     config = config_from_dict(state["config"])
-    model_config = config.model_config()
-    model = CycleGAN(model_config)
+    family = get_family(config.family)
+    model_config = (
+        family.config_from_dict(state["model_config"]) if "model_config" in state else config.model_config()
+    )
+    model = family.build(model_config)
     model.load_state_dict(state["model"])
     dataset_info = read_dataset_info(run_dir)
+    data = state.get("data", {})
     metadata = {
         "domains": dataset_info.get("domains"),
         "crop": dataset_info.get("crop"),
@@ -49,12 +58,41 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path 
             "checkpoint": checkpoint_file.name,
         },
     }
-    translator = Translator(
-        {"older": model.generator_older, "younger": model.generator_younger},
-        family="cyclegan",
-        model_config=to_dict(model_config),
-        image_size=config.final_size,
-        metadata=metadata,
+    card = model_card(
+        family.name,
+        family.summary,
+        training_data=_training_data(dataset_info, data),
+        licences=_licences(dataset_info, family.licences, model_config),
     )
+    translator = family.export(model.cpu().eval(), config.final_size, metadata, card)
     translator.save_pretrained(out_dir)
     return translator
+
+
+def _training_data(dataset_info: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The model card's training-data entry: name, size, labels used, licence and source."""
+    return {
+        "name": dataset_info.get("name") or data.get("root") or data.get("folder_a"),
+        "size": data.get("counts"),
+        "labels": data.get("labels") or dataset_info.get("labels"),
+        "domains": dataset_info.get("domains"),
+        "licence": dataset_info.get("licence"),
+        "source": dataset_info.get("source"),
+    }
+
+
+def _licences(dataset_info: dict[str, Any], family_licences: list[dict[str, str]], model_config: Any) -> list:
+    """Licences of the data and of every third-party weight the model was trained with."""
+    entries = []
+    if dataset_info.get("licence"):
+        entries.append(
+            {
+                "name": dataset_info.get("name", "training data"),
+                "licence": dataset_info["licence"],
+                "origin": dataset_info.get("source", ""),
+                "used_for": "training data",
+            }
+        )
+    uses = getattr(model_config, "third_party", None)
+    extra = uses() if callable(uses) else []
+    return entries + list(family_licences) + list(extra)

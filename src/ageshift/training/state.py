@@ -1,4 +1,4 @@
-"""Everything a CycleGAN run changes while it trains, in one object that saves and restores exactly."""
+"""Everything a run changes while it trains, in one object that saves and restores exactly, for any family."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from ..config import to_dict
-from ..data import EpochSampler
-from ..losses import ImagePool
-from ..models.cyclegan import CycleGAN
+from ..errors import ModelLoadError
+from ..models.family import TrainingModel
+from ..registry import get_family
 from .checkpoint import capture_rng_state, restore_rng_state
 from .config import TrainConfig
 from .phases import Precision
@@ -21,23 +21,19 @@ from .phases import Precision
 
 @dataclass
 class TrainingState:
-    """The model, its optimisers and schedules, gradient scalers, image pools, randomness and data position.
+    """The model, one optimiser, schedule and gradient scaler per optimiser group, randomness and step.
 
-    ``random`` drives the data flips and the image pools; the samplers decide the batches from the seed
-    alone. Together with the global RNG states these make a resumed run replay an uninterrupted one.
+    ``random`` drives the data flips and whatever the family draws during a step (image pools, target
+    labels); the data samplers decide the batches from the seed alone. Together with the global RNG
+    states these make a resumed run replay an uninterrupted one.
     """
 
-    model: CycleGAN
-    optimizer_g: torch.optim.Adam
-    optimizer_d: torch.optim.Adam
-    scheduler_g: torch.optim.lr_scheduler.LambdaLR
-    scheduler_d: torch.optim.lr_scheduler.LambdaLR
-    scaler_g: torch.amp.GradScaler
-    scaler_d: torch.amp.GradScaler
-    pool_old: ImagePool
-    pool_young: ImagePool
+    model: TrainingModel
+    model_config: Any
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR]
+    scalers: dict[str, torch.amp.GradScaler]
     random: torch.Generator
-    samplers: dict[str, EpochSampler]
     step: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -57,87 +53,88 @@ def learning_rate_factor(step: int, total_steps: int, constant_fraction: float) 
     return max(0.0, (total_steps - step) / max(1, total_steps - constant_steps))
 
 
-def build_state(
-    config: TrainConfig, device: torch.device, precision: Precision, domain_sizes: dict[str, int]
-) -> TrainingState:
-    """Create a fresh state: seeded initialisation, Adam optimisers, LR schedules, pools and samplers.
+def build_state(config: TrainConfig, device: torch.device, precision: Precision, model_config: Any) -> TrainingState:
+    """Create a fresh state: seeded initialisation, one Adam optimiser, LR schedule and scaler per group.
 
     Args:
         config: the training config.
         device: where the networks live.
         precision: the resolved precision (decides whether gradient scalers are on).
-        domain_sizes: number of readable training images per domain (``{"A": n, "B": m}``).
+        model_config: the family's config, already adapted to the data (``ModelFamily.adapt_to_data``).
 
     Returns:
         A :class:`TrainingState` at step 0.
     """
     seed_everything(config.seed)
-    model_config = config.model_config()
-    model = CycleGAN(model_config).to(device)
-    generator_parameters = [*model.generator_older.parameters(), *model.generator_younger.parameters()]
-    # The fused kernel updates all parameters in one pass (a few % of a CPU step); MPS lacks it.
-    adam = {"lr": config.learning_rate, "betas": config.betas, "fused": device.type in ("cpu", "cuda")}
-    optimizer_g = torch.optim.Adam(generator_parameters, **adam)
-    optimizer_d = torch.optim.Adam(model.discriminators().parameters(), **adam)
+    model = get_family(config.family).build(model_config).to(device)
     total, constant = config.total_steps, config.constant_fraction
 
     def schedule(step: int) -> float:
         return learning_rate_factor(step, total, constant)
 
     scaler_device = device.type if device.type in ("cuda", "cpu") else "cuda"
+    optimizers, schedulers, scalers = {}, {}, {}
+    for name, parameters in model.optimizer_groups().items():
+        # The fused kernel updates all parameters in one pass (a few % of a CPU step); MPS lacks it.
+        settings = config.optimizer_settings(name)
+        optimizers[name] = torch.optim.Adam(parameters, **settings, fused=device.type in ("cpu", "cuda"))
+        schedulers[name] = torch.optim.lr_scheduler.LambdaLR(optimizers[name], schedule)
+        scalers[name] = torch.amp.GradScaler(scaler_device, enabled=precision.scale_gradients)
     return TrainingState(
         model=model,
-        optimizer_g=optimizer_g,
-        optimizer_d=optimizer_d,
-        scheduler_g=torch.optim.lr_scheduler.LambdaLR(optimizer_g, schedule),
-        scheduler_d=torch.optim.lr_scheduler.LambdaLR(optimizer_d, schedule),
-        scaler_g=torch.amp.GradScaler(scaler_device, enabled=precision.scale_gradients),
-        scaler_d=torch.amp.GradScaler(scaler_device, enabled=precision.scale_gradients),
-        pool_old=ImagePool(model_config.pool_size),
-        pool_young=ImagePool(model_config.pool_size),
+        model_config=model_config,
+        optimizers=optimizers,
+        schedulers=schedulers,
+        scalers=scalers,
         random=torch.Generator().manual_seed(config.seed),
-        samplers={
-            name: EpochSampler(count, config.seed, salt=index)
-            for index, (name, count) in enumerate(sorted(domain_sizes.items()))
-        },
     )
 
 
-def state_dict(state: TrainingState, config: TrainConfig) -> dict[str, Any]:
+def state_dict(state: TrainingState, config: TrainConfig, data_position: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint payload: tensors and plain values only (``torch.load(weights_only=True)`` reads it)."""
     return {
         "step": state.step,
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "stage": config.stage_at(state.step)[0],
+        "family": config.family,
         "config": to_dict(config),
+        "model_config": to_dict(state.model_config),
         "model": state.model.state_dict(),
-        "optimizer_g": state.optimizer_g.state_dict(),
-        "optimizer_d": state.optimizer_d.state_dict(),
-        "scheduler_g": state.scheduler_g.state_dict(),
-        "scheduler_d": state.scheduler_d.state_dict(),
-        "scaler_g": state.scaler_g.state_dict(),
-        "scaler_d": state.scaler_d.state_dict(),
-        "pools": {"old": state.pool_old.state_dict(), "young": state.pool_young.state_dict()},
+        "optimizers": {name: optimizer.state_dict() for name, optimizer in state.optimizers.items()},
+        "schedulers": {name: scheduler.state_dict() for name, scheduler in state.schedulers.items()},
+        "scalers": {name: scaler.state_dict() for name, scaler in state.scalers.items()},
+        "family_state": state.model.family_state(),
         "rng": {**capture_rng_state(), "trainer": state.random.get_state()},
-        "data_position": {name: sampler.state_dict() for name, sampler in state.samplers.items()},
+        "data_position": data_position,
         **state.extra,
     }
 
 
+def upgrade_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """Checkpoints of ageshift 0.1 (CycleGAN only, ``optimizer_g``/``optimizer_d``) in today's layout."""
+    if "optimizers" in checkpoint:
+        return checkpoint
+    upgraded = dict(checkpoint)
+    upgraded["family"] = "cyclegan"
+    for new, old in (("optimizers", "optimizer"), ("schedulers", "scheduler"), ("scalers", "scaler")):
+        upgraded[new] = {"generator": checkpoint[f"{old}_g"], "discriminator": checkpoint[f"{old}_d"]}
+    upgraded["family_state"] = {"pools": checkpoint["pools"]}
+    return upgraded
+
+
 def load_state_dict(state: TrainingState, checkpoint: dict[str, Any], device: torch.device) -> None:
     """Restore a checkpoint payload into ``state`` (built by :func:`build_state` with the same config)."""
+    checkpoint = upgrade_checkpoint(checkpoint)
+    missing = set(state.optimizers) - set(checkpoint["optimizers"])
+    if missing:
+        raise ModelLoadError(f"checkpoint lacks optimiser state for {sorted(missing)}; it is of another model")
     state.model.load_state_dict(checkpoint["model"])
-    state.optimizer_g.load_state_dict(checkpoint["optimizer_g"])
-    state.optimizer_d.load_state_dict(checkpoint["optimizer_d"])
-    state.scheduler_g.load_state_dict(checkpoint["scheduler_g"])
-    state.scheduler_d.load_state_dict(checkpoint["scheduler_d"])
-    if checkpoint["scaler_g"]:
-        state.scaler_g.load_state_dict(checkpoint["scaler_g"])
-        state.scaler_d.load_state_dict(checkpoint["scaler_d"])
-    state.pool_old.load_state_dict(checkpoint["pools"]["old"], device)
-    state.pool_young.load_state_dict(checkpoint["pools"]["young"], device)
-    for name, sampler in state.samplers.items():
-        sampler.load_state_dict(checkpoint["data_position"][name])
+    for name in state.optimizers:
+        state.optimizers[name].load_state_dict(checkpoint["optimizers"][name])
+        state.schedulers[name].load_state_dict(checkpoint["schedulers"][name])
+        if checkpoint["scalers"].get(name):
+            state.scalers[name].load_state_dict(checkpoint["scalers"][name])
+    state.model.load_family_state(checkpoint.get("family_state", {}), device)
     state.random.set_state(checkpoint["rng"]["trainer"])
     restore_rng_state(checkpoint["rng"])
     state.step = int(checkpoint["step"])

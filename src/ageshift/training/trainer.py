@@ -1,10 +1,11 @@
-"""The CycleGAN training loop: phases per step, a numbered run directory, checkpoints and clean stops.
+"""The training loop for every model family: phases per step, a numbered run directory, checkpoints, clean stops.
 
-``train(config, data, runs_dir)`` runs (or resumes) a run and returns its folder. A step is
-1. the generator phase (both directions: adversarial + cycle + identity) and its optimiser step;
-2. the image pools swap the fresh fakes with older ones;
-3. the discriminator phase on real batches and pooled fakes and its optimiser step;
-4. both learning-rate schedules advance.
+``train(config, data, runs_dir)`` runs (or resumes) a run and returns its folder. The family (found in the
+registry by ``config.family``) brings its networks, data kind and phases; a step is
+1. each of the family's phases due at this step, in order: its loss, then an optimiser step of its group
+   (only that group's parameters get gradients);
+2. the family's end-of-step hook (EMA, adaptive augmentation);
+3. every learning-rate schedule advances.
 """
 
 from __future__ import annotations
@@ -15,25 +16,21 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from ..config import to_dict
-from ..data import UnpairedFolders, flip_horizontally, random_flip_mask
+from ..device import resolve_device
 from ..errors import AgeshiftError, ConfigError, DataError
-from ..models.translator import resolve_device
+from ..models.family import Batch, StepContext
+from ..registry import get_family
 from .checkpoint import checkpoint_path, load_latest_checkpoint, save_checkpoint
 from .config import TrainConfig, config_from_dict
-from .phases import (
-    Precision,
-    discriminator_phase,
-    generator_phase,
-    optimizer_step,
-    resolve_precision,
-)
+from .data import DataSource, TrainingData, data_from_reference, open_training_data
+from .phases import Precision, optimizer_step, resolve_precision
 from .rundir import (
     MetricsWriter,
     attach_log_file,
@@ -42,12 +39,10 @@ from .rundir import (
     latest_run,
     write_run_files,
 )
-from .samples import sample_batches, translation_grid, write_sample_grid
-from .state import TrainingState, build_state, load_state_dict, state_dict
+from .samples import write_sample_grid
+from .state import TrainingState, build_state, load_state_dict, state_dict, upgrade_checkpoint
 
 logger = logging.getLogger(__name__)
-
-DataSource = str | Path | tuple[str | Path, str | Path]
 
 
 class TrainingInterrupted(AgeshiftError):
@@ -89,83 +84,58 @@ def _stop_on_signals(enabled: bool) -> Iterator[_StopRequest]:
             signal.signal(sig, handler)
 
 
-def _open_data(data: DataSource, config: TrainConfig, size: int, progress: bool) -> UnpairedFolders:
-    options = {"cache_mb": config.cache_mb, "workers": config.data_workers, "progress": progress}
-    if isinstance(data, tuple):
-        return UnpairedFolders(data[0], data[1], size, **options)
-    return UnpairedFolders.from_data_dir(data, size, **options)
-
-
-def _data_reference(data: DataSource) -> dict[str, str]:
-    if isinstance(data, tuple):
-        return {"folder_a": str(data[0]), "folder_b": str(data[1])}
-    return {"root": str(data)}
-
-
-def _data_from_reference(reference: dict[str, str]) -> DataSource:
-    if "root" in reference:
-        return Path(reference["root"])
-    return (Path(reference["folder_a"]), Path(reference["folder_b"]))
-
-
-def _held_out_folders(data: DataSource) -> dict[str, Path | None]:
-    if isinstance(data, tuple):
-        return {"A": None, "B": None}
-    return {"A": Path(data) / "testA", "B": Path(data) / "testB"}
-
-
-def _next_batch(
-    dataset: UnpairedFolders, domain: str, state: TrainingState, batch_size: int, flip_probability: float
-) -> torch.Tensor:
-    images = dataset.domains[domain].load(state.samplers[domain].next(batch_size))
-    return flip_horizontally(images, random_flip_mask(batch_size, state.random, flip_probability))
-
-
 def train_step(
     state: TrainingState,
-    real_young: torch.Tensor,
-    real_old: torch.Tensor,
+    batch: Batch,
     config: TrainConfig,
     precision: Precision,
     device: torch.device,
+    data: TrainingData | None = None,
 ) -> dict[str, torch.Tensor]:
-    """One CycleGAN step on a batch of each domain; returns the detached loss terms.
+    """One training step of any family on one batch; returns the detached loss terms.
 
     Args:
-        state: the training state (updated in place: weights, optimisers, pools, schedules, step).
-        real_young: ``(B, 3, H, W)`` domain-A images in ``[-1, 1]`` on ``device``.
-        real_old: ``(B, 3, H, W)`` domain-B images in ``[-1, 1]`` on ``device``.
+        state: the training state (updated in place: weights, optimisers, family state, schedules, step).
+        batch: the data's batch, already on ``device``.
         config: the training config.
         precision: the resolved precision.
         device: the model's device.
+        data: the training data (families that sample target labels draw from it).
 
     Returns:
         Loss terms by name, detached scalars.
     """
-    model, model_config = state.model, state.model.config
-    # The generators' loss flows through the discriminators, but their weights must not get gradients.
-    model.discriminators().requires_grad_(False)
-    loss_g, terms_g, fake_old, fake_young = generator_phase(
-        model, real_young, real_old, model_config, precision.autocast(device)
+    model = state.model
+    context = StepContext(
+        device=device,
+        autocast=lambda: precision.autocast(device),
+        random=state.random,
+        step=state.step,
+        total_steps=config.total_steps,
+        sample_targets=(lambda count: data.sample_targets(count, state.random)) if data is not None else None,
     )
-    optimizer_step(loss_g, state.optimizer_g, state.scaler_g)
-    model.discriminators().requires_grad_(True)
-    pooled_old = state.pool_old.query(fake_old, state.random)
-    pooled_young = state.pool_young.query(fake_young, state.random)
-    loss_d, terms_d = discriminator_phase(
-        model,
-        real_young,
-        real_old,
-        pooled_young,
-        pooled_old,
-        model_config.gan_loss,
-        precision.autocast(device),
-    )
-    optimizer_step(loss_d, state.optimizer_d, state.scaler_d)
-    state.scheduler_g.step()
-    state.scheduler_d.step()
+    groups = model.optimizer_groups()
+    terms: dict[str, torch.Tensor] = {}
+    carry: dict = {}
+    for phase in model.phases():
+        if state.step % phase.every:
+            continue
+        # A phase's loss may flow through other networks, but only its own group may get gradients.
+        for name, parameters in groups.items():
+            for parameter in parameters:
+                parameter.requires_grad_(name == phase.optimizer)
+        output = model.run_phase(phase, batch, carry, context)
+        optimizer_step(output.loss, state.optimizers[phase.optimizer], state.scalers[phase.optimizer])
+        carry.update(output.carry)
+        terms.update(output.terms)
+    for parameters in groups.values():
+        for parameter in parameters:
+            parameter.requires_grad_(True)
+    model.end_step(context)
+    for scheduler in state.schedulers.values():
+        scheduler.step()
     state.step += 1
-    return {**terms_g, **terms_d}
+    return terms
 
 
 @dataclass
@@ -177,11 +147,11 @@ class _Run:
     data: DataSource
     device: torch.device
     precision: Precision
-    dataset: UnpairedFolders
+    dataset: TrainingData
     state: TrainingState
     metrics: MetricsWriter
     size: int
-    samples: dict[str, torch.Tensor] | None = None
+    samples: Batch | None = None
 
 
 def train(
@@ -196,16 +166,17 @@ def train(
     handle_signals: bool = True,
     tensorboard: bool = True,
 ) -> Path:
-    """Train a CycleGAN, or resume a run, and return its run folder.
+    """Train a model of any registered family, or resume a run, and return its run folder.
 
     Args:
         config: the training config (on resume: defaults to the one saved in the checkpoint).
-        data: ``DATA`` with ``trainA/`` and ``trainB/`` (``testA/``, ``testB/`` feed the sample grids),
-            or a ``(folder_a, folder_b)`` pair. On resume: defaults to the run's data.
+        data: ``DATA`` as the family's data kind needs it (unpaired: ``trainA/``, ``trainB/``, or a
+            ``(folder_a, folder_b)`` pair; labelled: ``manifest.csv`` with labels); ``test*`` folders feed the
+            sample grids. On resume: defaults to the run's data.
         runs_dir: parent of the numbered run folders.
         resume: ``True`` for the newest run in ``runs_dir``, or a run folder; continues from its newest
             loadable checkpoint.
-        name: label of a new run folder (default ``cyclegan-<model preset>``).
+        name: label of a new run folder (default ``<family>-<model preset>``).
         quiet: no progress bars.
         should_stop: called with the step count after each step; ``True`` stops like a signal would.
         handle_signals: turn SIGINT/SIGTERM into a checkpoint and a clean stop.
@@ -218,23 +189,29 @@ def train(
         TrainingInterrupted: after a signal or stop request, once the checkpoint is written.
     """
     run_dir, checkpoint, config, data = _resolve_run(config, data, runs_dir, resume)
+    family = get_family(config.family)
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     size = config.stage_at(int(checkpoint["step"]) if checkpoint else 0)[1].size
-    dataset = _open_data(data, config, size, progress=not quiet)
+    dataset = open_training_data(family.data_kind, data, size, config.seed, config, progress=not quiet)
+    if checkpoint is not None and "model_config" in checkpoint:
+        model_config = family.config_from_dict(checkpoint["model_config"])
+    else:
+        model_config = family.adapt_to_data(config.model_config(), dataset.describe())
     if run_dir is None:
-        run_dir = create_run_dir(runs_dir, name or f"cyclegan-{config.model_preset}")
+        run_dir = create_run_dir(runs_dir, name or f"{config.family}-{config.model_preset}")
     # On resume too: a config changed with --set is what the run continues with, so record it.
     write_run_files(run_dir, to_dict(config), None if isinstance(data, tuple) else Path(data))
     log_handler = attach_log_file(run_dir)
     metrics = MetricsWriter(run_dir, tensorboard=tensorboard)
     try:
-        state = build_state(config, device, precision, {k: len(v) for k, v in dataset.domains.items()})
-        state.extra = {"data": _data_reference(data), "run": run_dir.name}
+        state = build_state(config, device, precision, model_config)
+        state.extra = {"data": dataset.describe(), "run": run_dir.name}
         if checkpoint is not None:
             load_state_dict(state, checkpoint, device)
+            dataset.load_state_dict(checkpoint["data_position"])
         if config.compile:
-            for module in (*state.model.generators().values(), *state.model.discriminators()):
+            for module in state.model.children():
                 module.compile()
         run = _Run(run_dir, config, data, device, precision, dataset, state, metrics, size)
         _log_start(run, resumed=checkpoint is not None)
@@ -259,17 +236,22 @@ def _resolve_run(
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: run folder to resume does not exist")
     _, checkpoint = load_latest_checkpoint(run_dir)
+    checkpoint = upgrade_checkpoint(checkpoint)
     config = config or config_from_dict(checkpoint["config"])
-    data = data or _data_from_reference(checkpoint["data"])
+    if config.family != checkpoint["family"]:
+        raise ConfigError(
+            f"{run_dir}: the run trains a {checkpoint['family']} model; it cannot continue as {config.family}"
+        )
+    data = data or data_from_reference(checkpoint["data"])
     return run_dir, checkpoint, config, data
 
 
 def _log_start(run: _Run, resumed: bool) -> None:
-    counts = {name: len(domain) for name, domain in run.dataset.domains.items()}
+    counts = ", ".join(f"{count} {name}" for name, count in run.dataset.counts().items())
     verb = f"resuming at step {run.state.step}" if resumed else "starting"
     logger.info(
-        "%s %s: %d+%d images (A+B), %d steps on %s, precision %s",
-        verb, run.run_dir.name, counts["A"], counts["B"], run.config.total_steps, run.device, run.precision.name,
+        "%s %s (%s): %s images, %d steps on %s, precision %s",
+        verb, run.run_dir.name, run.config.family, counts, run.config.total_steps, run.device, run.precision.name,
     )  # fmt: skip
     for skipped in run.dataset.skipped:
         logger.warning("skipped unreadable image: %s", skipped.reason)
@@ -282,6 +264,8 @@ class _Interval:
     """Running sums between two metric rows."""
 
     sums: dict[str, torch.Tensor]
+    #: steps that logged each term (phases that run every N steps log less often).
+    counts: dict[str, int] = field(default_factory=dict)
     steps: int = 0
     images: int = 0
     start: float = 0.0
@@ -297,23 +281,20 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
             stage_index, stage = config.stage_at(state.step)
             if stage.size != run.size:
                 _enter_stage(run, stage_index)
-            real_young, real_old = (
-                _next_batch(run.dataset, domain, state, stage.batch_size, config.flip_probability).to(
-                    run.device
-                )
-                for domain in ("A", "B")
-            )
-            terms = train_step(state, real_young, real_old, config, run.precision, run.device)
+            batch = run.dataset.next_batch(stage.batch_size, state.random, config.flip_probability)
+            batch = {name: value.to(run.device) for name, value in batch.items()}
+            terms = train_step(state, batch, config, run.precision, run.device, run.dataset)
             for key, value in terms.items():
                 interval.sums[key] = interval.sums.get(key, 0.0) + value
-            interval.steps, interval.images = interval.steps + 1, interval.images + 2 * stage.batch_size
+                interval.counts[key] = interval.counts.get(key, 0) + 1
+            images = sum(value.shape[0] for value in batch.values() if value.ndim == 4)
+            interval.steps, interval.images = interval.steps + 1, interval.images + images
             progress.update(1)
             step = state.step
             if step % config.log_every == 0 or step == total:
                 values = _write_metrics(run, interval, stage.size)
-                progress.set_postfix(
-                    g=f"{values['g_total']:.3f}", d=f"{values['d_total']:.3f}", refresh=False
-                )
+                shown = {key: f"{values[key]:.3f}" for key in ("g_total", "d_total") if key in values}
+                progress.set_postfix(shown, refresh=False)
                 interval = _Interval({}, start=time.perf_counter())
             if step % config.sample_every == 0 or step == total:
                 _write_samples(run, step)
@@ -330,9 +311,9 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
 
 def _write_metrics(run: _Run, interval: _Interval, size: int) -> dict[str, float]:
     elapsed = max(time.perf_counter() - interval.start, 1e-9)
-    values = {key: float(value) / interval.steps for key, value in interval.sums.items()}
+    values = {key: float(value) / interval.counts[key] for key, value in interval.sums.items()}
     values.update(
-        lr=run.state.optimizer_g.param_groups[0]["lr"],
+        lr=next(iter(run.state.optimizers.values())).param_groups[0]["lr"],
         images_per_second=interval.images / elapsed,
         steps_per_second=interval.steps / elapsed,
         size=float(size),
@@ -350,17 +331,20 @@ def _enter_stage(run: _Run, stage_index: int) -> None:
 
 def _write_samples(run: _Run, step: int) -> None:
     if run.samples is None:
-        run.samples = sample_batches(
-            _held_out_folders(run.data), run.dataset.domains, run.config.sample_count, run.size
-        )
-    grid = translation_grid(run.state.model, run.samples["A"], run.samples["B"], run.device)
+        run.samples = run.dataset.samples(run.config.sample_count)
+    model = run.state.model
+    was_training = model.training
+    model.eval()
+    try:
+        grid = model.sample_grid({name: value.to(run.device) for name, value in run.samples.items()})
+    finally:
+        model.train(was_training)
     image = write_sample_grid(grid, run.run_dir / "samples" / f"step-{step:07d}.png")
     run.metrics.add_image("samples", image, step)
 
 
 def _checkpoint(run: _Run) -> Path:
-    path = save_checkpoint(
-        run.run_dir, run.state.step, state_dict(run.state, run.config), run.config.keep_checkpoints
-    )
+    payload = state_dict(run.state, run.config, run.dataset.state_dict())
+    path = save_checkpoint(run.run_dir, run.state.step, payload, run.config.keep_checkpoints)
     logger.info("checkpoint %s", path)
     return path

@@ -1,6 +1,7 @@
 """CycleGAN (Zhu et al. 2017): unpaired translation with adversarial, cycle and identity losses."""
 
 from .config import PRESETS, CycleGANConfig, DiscriminatorConfig, GeneratorConfig, cyclegan_config
+from .family import CycleGANFamily
 from .model import CycleGAN, build_generators
 from .networks import PatchDiscriminator, ResnetGenerator
 
@@ -8,6 +9,7 @@ __all__ = [
     "PRESETS",
     "CycleGAN",
     "CycleGANConfig",
+    "CycleGANFamily",
     "DiscriminatorConfig",
     "GeneratorConfig",
     "PatchDiscriminator",

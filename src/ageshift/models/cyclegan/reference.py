@@ -324,7 +324,7 @@ def import_cyclegan(
     Returns:
         The model folder.
     """
-    from ..translator import Translator
+    from ..translator import TwoDomainTranslator
 
     files = {"older": Path(older)} | ({"younger": Path(younger)} if younger is not None else {})
     generators = {direction: load_reference_generator(path) for direction, path in files.items()}
@@ -346,7 +346,7 @@ def import_cyclegan(
             },
         },
     }
-    translator = Translator(generators, "cyclegan", to_dict(model_config), image_size, metadata)
+    translator = TwoDomainTranslator(generators, "cyclegan", to_dict(model_config), image_size, metadata)
     try:
         return translator.save_pretrained(out)
     except AgeshiftError:
