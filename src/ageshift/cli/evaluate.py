@@ -37,7 +37,7 @@ def evaluate_command(
     """Is it older, is it the same person, does it look real? Writes metrics.json and index.html."""
     from .. import load
     from ..evaluation.runner import SECTIONS, evaluate_model
-    from ..models.translator import resolve_device
+    from ..device import resolve_device
 
     unknown = sorted(set(skip) - set(SECTIONS))
     if unknown:

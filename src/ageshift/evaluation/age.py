@@ -19,10 +19,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..assets import package_file, require_module
 from ..errors import AgeshiftError
+from ..faces import dlib_backend
 from ..image import resize
-from . import dlib_faces
-from .assets import package_file, require_module
 from .onnx_port import load_onnx_convnet
 
 AGE_CHIP_SIZE = 64
@@ -171,7 +171,8 @@ class FaceAge:
     """Age and gender of one face in a photo.
 
     Attributes:
-        box: ``(x0, y0, x1, y1)`` in image pixels.
+        box: ``(left, top, right, bottom)``: the dlib rectangle of the face in image pixels (``right`` and
+            ``bottom`` are the last column and row inside; ``DlibFace.rectangle``).
         age: apparent age in years.
         gender: ``"female"`` or ``"male"``.
         gender_probability: the network's confidence in ``gender``.
@@ -202,18 +203,18 @@ def estimate_faces(
     """
     estimator = estimator or PackagedAgeEstimator()
     faces = (
-        dlib_faces.faces_in_boxes(image, boxes)
+        dlib_backend.faces_in_boxes(image, boxes)
         if boxes is not None
-        else dlib_faces.find_faces(image, upsample)
+        else dlib_backend.find_faces(image, upsample)
     )
     if not faces:
         return []
-    age_chips = np.stack([dlib_faces.face_chip(image, f, AGE_CHIP_SIZE, CHIP_PADDING) for f in faces])
-    gender_chips = np.stack([dlib_faces.face_chip(image, f, GENDER_CHIP_SIZE, CHIP_PADDING) for f in faces])
+    age_chips = np.stack([dlib_backend.face_chip(image, f, AGE_CHIP_SIZE, CHIP_PADDING) for f in faces])
+    gender_chips = np.stack([dlib_backend.face_chip(image, f, GENDER_CHIP_SIZE, CHIP_PADDING) for f in faces])
     ages = estimator.predict(age_chips)
     genders, confidences = estimator.predict_gender(gender_chips)
     return [
-        FaceAge(face.box, float(age), gender, float(confidence))
+        FaceAge(face.rectangle, float(age), gender, float(confidence))
         for face, age, gender, confidence in zip(faces, ages, genders, confidences, strict=True)
     ]
 
@@ -243,7 +244,7 @@ def predict_crop_ages(crops: list[np.ndarray], estimator: AgeEstimator) -> tuple
             else np.zeros((0, size, size, 3), np.uint8)
         )
         return estimator.predict(chips), np.ones(len(crops), bool)
-    chips, detected = dlib_faces.crop_chips(crops, estimator.chip_size, CHIP_PADDING)
+    chips, detected = dlib_backend.crop_chips(crops, estimator.chip_size, CHIP_PADDING)
     return estimator.predict(chips), detected
 
 

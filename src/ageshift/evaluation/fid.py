@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..assets import package_file
 from ..errors import AgeshiftError, ModelLoadError
 from ..image import check_batch
-from .assets import package_file
 
 INCEPTION_SIZE = 299
 RESIZE_METHOD = "bilinear"

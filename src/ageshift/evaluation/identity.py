@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import dlib_faces
-from .assets import package_file, require_module
+from ..assets import package_file
+from ..faces import dlib_backend
 
 #: dlib's same-person threshold on the descriptor distance.
 SAME_PERSON_THRESHOLD = 0.6
@@ -24,7 +24,7 @@ DESCRIPTOR_PADDING = 0.25
 
 @lru_cache(maxsize=1)
 def _face_recognition_model() -> Any:
-    dlib = require_module("dlib", "dlib-bin", "eval", "The identity metric")
+    dlib = dlib_backend.import_dlib("eval", "The identity metric")
     path = package_file(
         "face_recognition_models",
         "models/dlib_face_recognition_resnet_model_v1.dat",
@@ -59,11 +59,10 @@ def describe_photo(image: Image.Image | np.ndarray) -> np.ndarray | None:
     Returns:
         ``(128,)`` descriptor, or ``None`` when no face is found.
     """
-    faces = dlib_faces.find_faces(image)
-    if not faces:
+    face = dlib_backend.largest_face(dlib_backend.find_faces(image))
+    if face is None:
         return None
-    face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-    chip = dlib_faces.face_chip(image, face, DESCRIPTOR_CHIP_SIZE, DESCRIPTOR_PADDING)
+    chip = dlib_backend.face_chip(image, face, DESCRIPTOR_CHIP_SIZE, DESCRIPTOR_PADDING)
     return describe_chips(chip[None])[0]
 
 
@@ -77,7 +76,7 @@ def describe_crops(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         ``(descriptors, detected)``: ``(N, 128)`` and ``(N,)`` bool, ``True`` where dlib's detector found the
         face (elsewhere the chip was aligned on a full-frame guess, which is less reliable).
     """
-    chips, detected = dlib_faces.crop_chips(crops, DESCRIPTOR_CHIP_SIZE, DESCRIPTOR_PADDING)
+    chips, detected = dlib_backend.crop_chips(crops, DESCRIPTOR_CHIP_SIZE, DESCRIPTOR_PADDING)
     return describe_chips(chips), detected
 
 

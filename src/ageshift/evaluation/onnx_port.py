@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..assets import require_module
 from ..errors import ModelLoadError
-from .assets import require_module
 
 SUPPORTED_OPERATORS = (
     "Conv",

@@ -8,7 +8,6 @@ alone: a missing optional package turns it into ``{"skipped": "<how to install>"
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.manifest import read_dataset_json, read_manifest
 from ..data.transforms import square_resize
 from ..errors import DataError, ImageLoadError, MissingDependencyError
 from ..image import tensor_to_uint8, uint8_to_tensor
@@ -48,8 +48,8 @@ class DatasetInfo:
 
 
 @dataclass
-class DomainImages:
-    """The held-out images of one domain: relative file names and a ``(N, 3, S, S)`` tensor in [-1, 1]."""
+class EvalImages:
+    """The held-out images of one domain: relative file names and a ``(N, 3, S, S)`` RGB tensor in [-1, 1]."""
 
     files: list[str]
     images: torch.Tensor
@@ -73,21 +73,14 @@ def read_dataset_info(data_dir: str | Path) -> DatasetInfo:
             f"{root}: no {' or '.join(missing)} folder; evaluation reads the held-out split "
             "(DATA/testA, DATA/testB) written by 'ageshift prepare'"
         )
-    description: dict[str, Any] = {}
-    if (root / "dataset.json").is_file():
-        try:
-            description = json.loads((root / "dataset.json").read_text())
-        except json.JSONDecodeError as error:
-            raise DataError(f"{root / 'dataset.json'}: invalid JSON ({error})") from None
+    description = read_dataset_json(root)
     labels: dict[str, dict[str, str]] = {}
     if (root / "manifest.csv").is_file():
-        from ..data.manifest import read_manifest
-
         labels = {row["file"]: row for row in read_manifest(root / "manifest.csv") if "file" in row}
     return DatasetInfo(root, description, labels)
 
 
-def load_domain(info: DatasetInfo, domain: str, size: int, limit: int | None, seed: int = 0) -> DomainImages:
+def load_domain(info: DatasetInfo, domain: str, size: int, limit: int | None, seed: int = 0) -> EvalImages:
     """Load ``test{domain}`` images (square-cropped and resized to ``size``); unreadable ones are noted.
 
     Args:
@@ -118,7 +111,7 @@ def load_domain(info: DatasetInfo, domain: str, size: int, limit: int | None, se
         files.append(path.relative_to(info.root).as_posix())
     if not files:
         raise DataError(f"{folder}: none of the images could be read")
-    return DomainImages(files, torch.stack(arrays))
+    return EvalImages(files, torch.stack(arrays))
 
 
 def target_age_range(info: DatasetInfo, domain: str) -> tuple[float, float] | None:
@@ -302,7 +295,7 @@ def evaluate_direction(
     translator: Any,
     direction: str,
     info: DatasetInfo,
-    domains: dict[str, DomainImages],
+    domains: dict[str, EvalImages],
     sections: tuple[str, ...],
     estimator: Any,
     realism: _RealismCache,
@@ -340,7 +333,7 @@ def evaluate_direction(
 
 
 def _realism(
-    cache: _RealismCache, outputs: torch.Tensor, domains: dict[str, DomainImages], source: str, target: str
+    cache: _RealismCache, outputs: torch.Tensor, domains: dict[str, EvalImages], source: str, target: str
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     from .fid import FID_NAME, fid_from_features, realism_metrics
 

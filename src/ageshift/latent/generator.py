@@ -144,7 +144,7 @@ def packaged_dcgan_weights_path() -> Path:
         MissingDependencyError: when the package is not installed.
         ModelLoadError: when it is installed but the weight file is missing.
     """
-    from ..evaluation.assets import package_file
+    from ..assets import package_file
 
     try:
         return package_file(DCGAN_MODULE, DCGAN_WEIGHTS_FILE, "latent", "The packaged DCGAN face generator")

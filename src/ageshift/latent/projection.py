@@ -17,7 +17,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
-from ..image import check_batch, pil_to_tensor, resize
+from ..faces import create_detector
+from ..faces.align import AlignedFace, AlignmentSpec, align_face
+from ..image import center_crop_square, check_batch, pil_to_tensor, resize, resize_pil
 from .generator import DCGAN64_TEMPLATE, LatentGenerator
 
 #: Maps ``(B, 3, H, W)`` images in ``[-1, 1]`` to a feature tensor ``(B, …)``; must be differentiable.
@@ -215,8 +217,9 @@ def packaged_age_features() -> FeatureExtractor:
 
 def align_for_generator(
     photo: Image.Image, size: int, detector: str = "mtcnn"
-) -> tuple[torch.Tensor, object | None]:
-    """Cut the face of a photo the way the packaged DCGAN frames its faces, or a centred crop without one.
+) -> tuple[torch.Tensor, AlignedFace | None]:
+    """Cut the largest face of a photo the way the packaged DCGAN frames its faces (template ``"dcgan64"``,
+    no padding), or the largest centred square when no face is found.
 
     Args:
         photo: RGB photo.
@@ -224,22 +227,13 @@ def align_for_generator(
         detector: face detector name (``ageshift.faces.create_detector``).
 
     Returns:
-        ``((1, 3, size, size) target in [-1, 1], AlignedFace or None)``; ``None`` means no face was found
-        (or ``ageshift.faces`` is unavailable) and the largest centred square was used.
+        ``((1, 3, size, size) target RGB in [-1, 1], AlignedFace or None)``; ``None`` means no face was
+        found and the centred square was used.
     """
-    from ..image import center_crop_square, resize_pil
-
-    try:
-        from ..faces import create_detector
-        from ..faces.align import AlignedFace, invert_affine, similarity_transform, warp
-    except ImportError:
-        return pil_to_tensor(resize_pil(center_crop_square(photo), size)).unsqueeze(0), None
     detections = create_detector(detector).detect(photo)
     if not detections:
         return pil_to_tensor(resize_pil(center_crop_square(photo), size)).unsqueeze(0), None
-    matrix = similarity_transform(detections[0].landmarks, DCGAN64_TEMPLATE * size)
-    inverse = invert_affine(matrix)
-    aligned = AlignedFace(warp(photo, inverse, (size, size)), matrix, inverse)
+    aligned = align_face(photo, detections[0], AlignmentSpec(template="dcgan64", size=size))
     return pil_to_tensor(aligned.crop).unsqueeze(0), aligned
 
 

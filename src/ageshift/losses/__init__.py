@@ -1,6 +1,6 @@
 """Losses for image-to-image GANs: adversarial objectives, cycle/identity reconstruction, the image pool."""
 
-from .adversarial import GAN_LOSSES, discriminator_loss, generator_loss
+from .adversarial import GAN_LOSSES, discriminator_loss, generator_loss, gradient_penalty
 from .image_pool import ImagePool
 from .reconstruction import cycle_loss, identity_loss
 
@@ -10,5 +10,6 @@ __all__ = [
     "cycle_loss",
     "discriminator_loss",
     "generator_loss",
+    "gradient_penalty",
     "identity_loss",
 ]

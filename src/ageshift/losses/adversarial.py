@@ -6,13 +6,15 @@ Each objective has a generator side (how the generator wants its fakes judged) a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
 
 #: Names accepted by :func:`generator_loss` and :func:`discriminator_loss`.
-GAN_LOSSES = ("lsgan", "nonsaturating", "hinge")
+GAN_LOSSES = ("lsgan", "nonsaturating", "hinge", "wgan")
 
 
 def _check_kind(kind: str) -> None:
@@ -25,7 +27,8 @@ def generator_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
 
     Args:
         kind: ``"lsgan"`` (Mao et al. 2017: ``(D(G(x)) - 1)^2``), ``"nonsaturating"`` (Goodfellow et al. 2014:
-            ``softplus(-D(G(x)))``) or ``"hinge"`` (Lim & Ye 2017: ``-D(G(x))``).
+            ``softplus(-D(G(x)))``), ``"hinge"`` (Lim & Ye 2017: ``-D(G(x))``) or ``"wgan"`` (Arjovsky et al.
+            2017: ``-D(G(x))``; pair it with :func:`gradient_penalty`).
         fake_logits: discriminator output on generated images, any shape.
 
     Returns:
@@ -44,7 +47,7 @@ def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.
     """The discriminator's loss: real images judged real, generated images judged fake.
 
     Args:
-        kind: ``"lsgan"``, ``"nonsaturating"`` or ``"hinge"`` (see :func:`generator_loss`).
+        kind: ``"lsgan"``, ``"nonsaturating"``, ``"hinge"`` or ``"wgan"`` (see :func:`generator_loss`).
         real_logits: discriminator output on real images, any shape.
         fake_logits: discriminator output on (detached) generated images, any shape.
 
@@ -58,4 +61,31 @@ def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.
         return 0.5 * ((real - 1.0).square().mean() + fake.square().mean())
     if kind == "nonsaturating":
         return 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())
+    if kind == "wgan":
+        return fake.mean() - real.mean()
     return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al. 2017, eq. 3): ``E[(||∇D(x̂)||₂ - 1)²]`` at ``x̂`` between real and fake.
+
+    Args:
+        critic: maps ``(B, 3, H, W)`` images to logits of any shape (summed per image before the gradient).
+        real: ``(B, 3, H, W)`` real images.
+        fake: ``(B, 3, H, W)`` generated images (detached).
+        generator: source of the mixing weights (a CPU generator, so resumed runs replay it).
+
+    Returns:
+        Scalar float32 penalty (multiply by the penalty weight, 10 in the paper).
+    """
+    alpha = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real.device, real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    logits = critic(mixed)
+    (gradients,) = torch.autograd.grad(logits.float().sum(), mixed, create_graph=True)
+    norms = gradients.float().flatten(1).norm(2, dim=1)
+    return (norms - 1.0).square().mean()

@@ -1,0 +1,116 @@
+"""Networks of the conditional family: the generator ``G(x, c)`` and the discriminator with auxiliary heads."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...nn.layers import make_norm, make_pad
+from .config import ConditionalDiscriminatorConfig, ConditionalGeneratorConfig
+
+
+class FiLMResidualBlock(nn.Module):
+    """``x + body(x)``, where the body's second normalised features are scaled by ``1 + γ(c)`` and shifted by
+    ``β(c)`` (feature-wise linear modulation, Perez et al. 2018)."""
+
+    def __init__(self, channels: int, condition_dim: int, padding: str) -> None:
+        super().__init__()
+        self.first = nn.Sequential(
+            make_pad(padding, 1), nn.Conv2d(channels, channels, 3), make_norm("instance", channels), nn.ReLU(True)
+        )
+        self.second = nn.Sequential(make_pad(padding, 1), nn.Conv2d(channels, channels, 3), make_norm("instance", channels))
+        self.modulation = nn.Linear(condition_dim, 2 * channels) if condition_dim else None
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        features = self.second(self.first(x))
+        if self.modulation is not None:
+            scale, shift = self.modulation(condition)[:, :, None, None].chunk(2, dim=1)
+            features = features * (1 + scale) + shift
+        return x + features
+
+
+class ConditionalGenerator(nn.Module):
+    """Stem, strided downsampling, residual blocks, upsampling, tanh head; the condition enters as tiled input
+    channels (``tile``), as FiLM in every block (``film``), or both.
+
+    Input and output: ``(B, 3, H, W)`` RGB in ``[-1, 1]``; the condition is ``(B, condition_dim)``.
+    """
+
+    def __init__(self, config: ConditionalGeneratorConfig, condition_dim: int) -> None:
+        super().__init__()
+        self.config = config
+        self.condition_dim = condition_dim
+        self.tiled = config.conditioning in ("tile", "both")
+        film_dim = condition_dim if config.conditioning in ("film", "both") else 0
+        width = config.channels
+        in_channels = 3 + (condition_dim if self.tiled else 0)
+        self.stem = nn.Sequential(
+            make_pad(config.padding, 3), nn.Conv2d(in_channels, width, 7), make_norm("instance", width), nn.ReLU(True)
+        )
+        down = []
+        for i in range(config.num_downsamples):
+            channels = width * 2**i
+            down.append(
+                nn.Sequential(
+                    nn.Conv2d(channels, channels * 2, 3, stride=2, padding=1),
+                    make_norm("instance", channels * 2),
+                    nn.ReLU(True),
+                )
+            )
+        self.down = nn.Sequential(*down)
+        inner = width * 2**config.num_downsamples
+        self.blocks = nn.ModuleList(
+            [FiLMResidualBlock(inner, film_dim, config.padding) for _ in range(config.num_res_blocks)]
+        )
+        up = []
+        for i in range(config.num_downsamples, 0, -1):
+            channels = width * 2**i
+            if config.upsample == "transpose":
+                resample: list[nn.Module] = [
+                    nn.ConvTranspose2d(channels, channels // 2, 3, stride=2, padding=1, output_padding=1)
+                ]
+            else:
+                resample = [
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    make_pad(config.padding, 1),
+                    nn.Conv2d(channels, channels // 2, 3),
+                ]
+            up.append(nn.Sequential(*resample, make_norm("instance", channels // 2), nn.ReLU(True)))
+        self.up = nn.Sequential(*up)
+        self.head = nn.Sequential(make_pad(config.padding, 3), nn.Conv2d(width, 3, 7), nn.Tanh())
+
+    def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        if self.tiled and self.condition_dim:
+            tiles = condition[:, :, None, None].expand(-1, -1, *images.shape[-2:]).to(images.dtype)
+            images = torch.cat([images, tiles], dim=1)
+        features = self.down(self.stem(images))
+        for block in self.blocks:
+            features = block(features, condition)
+        return self.head(self.up(features))
+
+
+class ConditionalDiscriminator(nn.Module):
+    """Real/fake patch logits plus auxiliary outputs: one age value and the logits of every attribute.
+
+    ``forward`` returns ``(patch_logits (B, 1, h, w), auxiliary (B, aux_dim))``; the auxiliary head pools the
+    features over space, so it works at every stage size of a progressive schedule.
+    """
+
+    def __init__(self, config: ConditionalDiscriminatorConfig, aux_dim: int) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = [nn.Conv2d(3, config.channels, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+        channels = config.channels
+        for _ in range(1, config.num_layers):
+            layers += [nn.Conv2d(channels, channels * 2, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+            channels *= 2
+        self.features = nn.Sequential(*layers)
+        self.patch = nn.Conv2d(channels, 1, 3, padding=1, bias=False)
+        self.auxiliary = nn.Linear(channels, aux_dim) if aux_dim else None
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.features(images)
+        patch = self.patch(features)
+        if self.auxiliary is None:
+            return patch, features.new_zeros(features.shape[0], 0)
+        return patch, self.auxiliary(features.mean(dim=(2, 3)))
