@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from torch import nn
 
 import ageshift
 from ageshift.cli import main
 from ageshift.errors import ConfigError
+from ageshift.models.conditions import Condition, ConditionSpec
+from ageshift.models.translator import Translator
 from ageshift.web import FACE_TABLE_COLUMNS, ServeSettings, process
-from ageshift.web.pipeline import PREVIEW_MAX_SIDE, FaceRow, draw_face_boxes, faces_table, supports_strength
+from ageshift.web.pipeline import PREVIEW_MAX_SIDE, FaceRow, draw_face_boxes, faces_table
 
 pytest.importorskip("onnxruntime", reason="face detection needs ageshift[faces]")
 skimage_data = pytest.importorskip("skimage.data", reason="test photos come from scikit-image")
@@ -19,6 +23,26 @@ skimage_data = pytest.importorskip("skimage.data", reason="test photos come from
 @pytest.fixture(scope="module")
 def identity() -> ageshift.Translator:
     return ageshift.load("identity")
+
+
+class BrighteningTranslator(Translator):
+    """A conditional model for the page: brightens by ``target_age / 100`` and records what it was asked."""
+
+    any_size = True
+
+    def __init__(self) -> None:
+        spec = ConditionSpec(age=(10, 90), attributes={"hair": ("black", "blond", "brown")})
+        super().__init__({"generator": nn.Identity()}, "brightening", {}, 64, spec)
+        self.requests: list[Condition] = []
+
+    def run(self, images: torch.Tensor, condition: Condition) -> torch.Tensor:
+        self.requests.append(condition)
+        return images + (condition.target_age or 0) / 100
+
+
+@pytest.fixture
+def conditional() -> BrighteningTranslator:
+    return BrighteningTranslator()
 
 
 @pytest.fixture(scope="module")
@@ -126,15 +150,43 @@ def test_faces_table_rows_follow_the_columns():
     assert all(len(row) == len(FACE_TABLE_COLUMNS) for row in rows)
 
 
-def test_strength_is_offered_only_when_the_model_takes_it(identity):
-    class WithStrength:
-        directions = ("older",)
+def test_conditional_model_gets_target_age_and_attributes_and_says_what_it_did(astronaut_png, conditional):
+    result = process(
+        astronaut_png, translator=conditional, mode="whole", target_age=70, attributes={"hair": "blond"}
+    )
+    assert conditional.requests == [Condition(target_age=70.0, attributes={"hair": "blond"})]
+    assert "age 70, hair=blond" in result.message
+    photo = np.asarray(Image.open(astronaut_png).convert("RGB"), dtype=np.float64)
+    assert np.asarray(result.after, dtype=np.float64).mean() > photo.mean() + 20
 
-        def translate(self, image, direction="older", strength=1.0):
-            return image
 
-    assert not supports_strength(identity)
-    assert supports_strength(WithStrength())
+def test_conditional_model_on_each_face_names_the_condition_and_strength(
+    astronaut_png, conditional, detector
+):
+    result = process(astronaut_png, translator=conditional, detector=detector, target_age=30, strength=0.5)
+    assert len(result.faces_table) == 1
+    assert "1 face found and changed: age 30, strength 0.5" in result.message
+    assert conditional.requests[0].strength == 0.5
+
+
+@pytest.mark.parametrize(
+    ("request_options", "expected"),
+    [
+        ({"target_age": 120}, "target age 120 is outside this model's range 10..90"),
+        ({"target_age": 50, "attributes": {"hair": "green"}}, "attribute hair='green' is not allowed"),
+        ({"attributes": {"eyes": "blue"}}, "unknown attribute 'eyes'"),
+        ({"direction": "older"}, "takes a target, not a direction"),
+        ({}, "say what to change"),
+        ({"target_age": 50, "strength": 2}, "strength must be between 0 and 1"),
+    ],
+)
+def test_a_condition_the_model_refuses_is_one_line_on_the_page(
+    astronaut_png, conditional, request_options, expected
+):
+    result = process(astronaut_png, translator=conditional, mode="whole", **request_options)
+    assert result.after is None and result.annotated_before.size == (512, 512)
+    assert expected in result.message and "\n" not in result.message and "Traceback" not in result.message
+    assert conditional.requests == []
 
 
 @pytest.mark.parametrize(
@@ -174,15 +226,67 @@ def test_serve_refuses_bad_upload_limit_before_loading(capsys):
     assert "max_upload_mb" in capsys.readouterr().err
 
 
-def test_page_offers_only_what_the_model_supports_and_bounds_its_queue(identity):
+def _page(translator, settings=None):
+    """The page for ``translator``: its parts by ``elem_id`` and the ``transform`` endpoint's function."""
     pytest.importorskip("gradio", reason="the page needs ageshift[web]")
-    from ageshift.io import IMAGE_SUFFIXES
     from ageshift.web import build_app
 
-    blocks = build_app(identity, ServeSettings(max_queue=3, cache_seconds=60))
+    blocks = build_app(translator, settings)
     parts = {part.elem_id: part for part in blocks.blocks.values() if getattr(part, "elem_id", None)}
-    assert [value for _, value in parts["direction"].choices] == list(identity.directions)
-    assert parts["strength"].visible is False
+    transform = next(fn for fn in blocks.fns.values() if fn.api_name == "transform")
+    return blocks, parts, transform
+
+
+def test_two_domain_page_offers_directions_and_strength_and_bounds_its_queue(identity):
+    from ageshift.io import IMAGE_SUFFIXES
+
+    blocks, parts, transform = _page(identity, ServeSettings(max_queue=3, cache_seconds=60))
+    assert [value for _, value in parts["direction"].choices] == list(identity.conditions.directions)
+    assert parts["strength"].visible is True
+    assert (parts["strength"].minimum, parts["strength"].maximum, parts["strength"].value) == (0, 1, 1)
+    assert "target_age" not in parts and not any(name.startswith("attribute-") for name in parts)
+    # The API's inputs: (photo, direction, strength, mode).
+    assert [part.elem_id for part in transform.inputs] == ["upload", "direction", "strength", "mode"]
     assert set(parts["upload"].file_types) == set(IMAGE_SUFFIXES)
     assert blocks._queue.max_size == 3 and blocks.delete_cache == (60, 60)
     assert blocks.analytics_enabled is False
+
+
+def test_conditional_page_offers_an_age_slider_and_attribute_dropdowns(conditional):
+    _, parts, transform = _page(conditional)
+    assert "direction" not in parts
+    age = parts["target_age"]
+    assert (age.minimum, age.maximum, age.value, age.step) == (10, 90, 50, 1)
+    hair = parts["attribute-hair"]
+    assert [value for _, value in hair.choices] == [
+        "keep",
+        "black",
+        "blond",
+        "brown",
+    ] and hair.value == "keep"
+    assert parts["strength"].visible is True
+    assert [part.elem_id for part in transform.inputs] == [
+        "upload", "target_age", "attribute-hair", "strength", "mode",
+    ]  # fmt: skip
+    # API calls with values outside the controls are refused by Gradio before the handler runs.
+    from gradio.exceptions import Error
+
+    for part, value in ((age, 120), (hair, "green"), (parts["strength"], 1.5)):
+        with pytest.raises(Error):
+            part.preprocess(value)
+
+
+def test_page_request_reaches_the_model_with_the_controls_values(astronaut_png, conditional):
+    _, _, transform = _page(conditional)
+    before, after, table, message = transform.fn(str(astronaut_png), 70, "blond", 1.0, "whole picture")
+    assert conditional.requests == [Condition(target_age=70.0, attributes={"hair": "blond"})]
+    assert "age 70, hair=blond" in message and after.size == (512, 512)
+    # "keep" leaves the attribute out of the request.
+    transform.fn(str(astronaut_png), 20, "keep", 0.5, "whole picture")
+    assert conditional.requests[-1] == Condition(target_age=20.0, strength=0.5)
+
+
+def test_page_shows_a_refused_value_as_one_line(astronaut_png, conditional):
+    _, _, transform = _page(conditional)
+    *_, message = transform.fn(str(astronaut_png), 95, "keep", 1.0, "whole picture")
+    assert message == "target age 95 is outside this model's range 10..90"

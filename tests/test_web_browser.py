@@ -17,9 +17,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import torch
 from PIL import Image
+from torch import nn
 
 import ageshift
+from ageshift.models.conditions import Condition, ConditionSpec
+from ageshift.models.translator import Translator
 from ageshift.web import FACE_TABLE_COLUMNS
 from ageshift.web.browser import clear_upload, find_chromium, free_port, open_browser, transform_in_page
 
@@ -83,6 +87,30 @@ def running_app(outbound_connections):
 @pytest.fixture(scope="module")
 def server(running_app) -> str:
     return running_app[1]
+
+
+class BrighteningTranslator(Translator):
+    """A conditional model (target age and hair colour) that brightens by ``target_age / 100``."""
+
+    any_size = True
+
+    def __init__(self) -> None:
+        spec = ConditionSpec(age=(10, 90), attributes={"hair": ("black", "blond", "brown")})
+        super().__init__({"generator": nn.Identity()}, "brightening", {}, 64, spec)
+
+    def run(self, images: torch.Tensor, condition: Condition) -> torch.Tensor:
+        return images + (condition.target_age or 0) / 100
+
+
+@pytest.fixture(scope="module")
+def conditional_server(outbound_connections) -> Iterator[str]:
+    """The page for a conditional model on another free loopback port."""
+    from ageshift.web import ServeSettings, build_app, launch
+
+    settings = ServeSettings(port=free_port())
+    blocks = build_app(BrighteningTranslator(), settings, model_name="brightening")
+    yield launch(blocks, settings, block=False).rstrip("/")
+    blocks.close()
 
 
 @pytest.fixture(scope="module")
@@ -231,6 +259,25 @@ def test_api_calls_cannot_make_the_server_read_its_own_files(server, photos):
             events = response.read().decode()
         assert events.startswith("event: error"), events[:300]
         assert "root:x:0" not in events and "face found" not in events
+
+
+def test_conditional_model_page_sets_the_age_slider_and_hair(browser, conditional_server, photos):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(conditional_server, wait_until="networkidle")
+        assert page.locator("#direction").count() == 0
+        slider = page.locator("#target_age input[type=range]")
+        assert (slider.get_attribute("min"), slider.get_attribute("max"), slider.input_value()) == (
+            "10",
+            "90",
+            "50",
+        )
+        controls = {"target_age": 70, "attribute-hair": "blond"}
+        message = transform_in_page(page, photos["astronaut.png"], None, "whole picture", controls)
+        assert "age 70, hair=blond" in message
+        assert slider.input_value() == "70" and page.locator("#after img").count() == 1
+    finally:
+        page.close()
 
 
 def test_no_request_leaves_the_machine(page, page_requests, outbound_connections, server):

@@ -18,7 +18,7 @@ def serve(
     detector: str = typer.Option("mtcnn", help="Face detector used by the face pipeline."),
     max_queue: int = typer.Option(16, help="Requests allowed to wait; more are turned away."),
 ) -> None:
-    """Serve a local web page: upload a photo, make it older or younger, download the result."""
+    """Serve a local web page: upload a photo, choose the change the model offers, download the result."""
     from ..web import ServeSettings
     from ..web import serve as serve_page
 

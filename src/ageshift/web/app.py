@@ -1,6 +1,9 @@
 """The local web page: a Gradio ``Blocks`` app over :func:`ageshift.web.pipeline.process`.
 
 The page holds no model logic: it uploads a file, hands its path to ``process`` and shows what comes back.
+Its condition controls are made from the model's ``conditions.describe()``, never from family names: a
+direction choice for two-domain models, an age slider and one dropdown per attribute for conditional ones,
+and a strength slider for every model.
 Safe defaults live here: loopback binding, an upload size limit, an allow-list of image types, a bounded
 queue, temporary files deleted after a while, no share links, no telemetry, no file serving beyond Gradio's
 own upload cache (``allowed_paths`` is never set), and nothing loaded from outside the machine.
@@ -10,16 +13,19 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, MissingDependencyError
 from ..io import IMAGE_SUFFIXES
-from .pipeline import FACE_TABLE_COLUMNS, ProcessResult, process, supports_strength
+from .pipeline import FACE_TABLE_COLUMNS, ProcessResult, process
 
 #: Labels of the mode choice, mapped to ``process``'s ``mode`` values.
 MODE_LABELS = {"each face": "faces", "whole picture": "whole"}
+#: The value of an attribute dropdown's first choice: leave that attribute as it is.
+KEEP = "keep"
 
 
 @dataclass(frozen=True)
@@ -96,8 +102,8 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
         delete_cache=(settings.cache_seconds, settings.cache_seconds),
     ) as blocks:
         gr.Markdown(
-            f"## ageshift: make a face older or younger\nModel: `{model_name or translator.family}`. "
-            "Drop a photo, pick a direction, press **Transform**. Everything runs on this machine."
+            f"## ageshift: change a face's age\nModel: `{model_name or translator.family}`. "
+            "Drop a photo, choose the change, press **Transform**. Everything runs on this machine."
         )
         with gr.Row():
             upload = gr.File(
@@ -108,7 +114,8 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
                 elem_id="upload",
             )
             with gr.Column():
-                direction, strength, mode = _controls(gr, translator)
+                names, controls = condition_controls(gr, translator.conditions.describe())
+                mode = gr.Radio(list(MODE_LABELS), value="each face", label="Apply to", elem_id="mode")
                 run_button = gr.Button("Transform", variant="primary", elem_id="run")
         message = gr.Markdown(elem_id="message")
         with gr.Row(equal_height=True):
@@ -121,11 +128,16 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
             elem_id="faces",
         )
         handler = functools.partial(
-            _on_transform, translator=translator, detector=detector, max_pixels=settings.max_pixels
+            _on_transform,
+            names=tuple(names),
+            translator=translator,
+            detector=detector,
+            max_pixels=settings.max_pixels,
         )
+        # The API's inputs follow the controls: (photo, *conditions in describe() order, strength, mode).
         run_button.click(
             handler,
-            inputs=[upload, direction, strength, mode],
+            inputs=[upload, *controls, mode],
             outputs=[before, after, table, message],
             concurrency_limit=settings.concurrency,
             api_name="transform",
@@ -134,21 +146,88 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
     return blocks
 
 
-def _controls(gr: Any, translator: Any) -> tuple[Any, Any, Any]:
-    """Direction choice, strength slider (visible only if the model takes a strength), and mode choice."""
-    directions = list(translator.directions)
-    direction = gr.Radio(directions, value=directions[0], label="Direction", elem_id="direction")
-    strength = gr.Slider(
-        0.0,
-        1.0,
-        value=1.0,
-        step=0.05,
-        label="Strength",
-        visible=supports_strength(translator),
-        elem_id="strength",
-    )
-    mode = gr.Radio(list(MODE_LABELS), value="each face", label="Apply to", elem_id="mode")
-    return direction, strength, mode
+def condition_controls(gr: Any, options: Sequence[dict[str, Any]]) -> tuple[list[str], list[Any]]:
+    """One input per accepted condition option (``ConditionSpec.describe()`` entries), in their order.
+
+    ``direction`` becomes a radio, ``strength`` a 0–1 slider, other numbers (``target_age``) a slider over
+    their range starting at its middle, and each ``attributes.NAME`` a dropdown whose first choice is
+    :data:`KEEP` (leave that attribute unchanged).
+
+    Args:
+        gr: the imported ``gradio`` module.
+        options: the model's ``conditions.describe()``.
+
+    Returns:
+        The option names and their components, in the same order.
+    """
+    names, controls = [], []
+    for option in options:
+        name = option["name"]
+        if name == "strength":
+            control = gr.Slider(
+                0.0,
+                1.0,
+                value=1.0,
+                step=0.05,
+                label="Strength",
+                info="0 keeps the photo, 1 makes the full change",
+                elem_id="strength",
+            )
+        elif option["type"] == "number":
+            low, high = float(option["min"]), float(option["max"])
+            control = gr.Slider(
+                low,
+                high,
+                value=min(max(round((low + high) / 2), low), high),
+                step=1,
+                label=_label(name),
+                info=f"{low:g} to {high:g} {option.get('help', '')}".strip(),
+                elem_id=_css_id(name),
+            )
+        elif name.startswith("attributes."):
+            attribute = name.removeprefix("attributes.")
+            choices = [(f"{KEEP} (unchanged)", KEEP), *((value, value) for value in option["choices"])]
+            control = gr.Dropdown(
+                choices, value=KEEP, label=_label(name), elem_id=f"attribute-{_css_id(attribute)}"
+            )
+        else:
+            choices = list(option["choices"])
+            control = gr.Radio(choices, value=choices[0], label=_label(name), elem_id=_css_id(name))
+        names.append(name)
+        controls.append(control)
+    return names, controls
+
+
+def condition_request(names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    """Turn the controls' values into ``process``'s condition keywords (attributes left at ``keep`` dropped).
+
+    Args:
+        names: the option names from :func:`condition_controls`.
+        values: the controls' values, in the same order.
+
+    Returns:
+        ``{"direction", "target_age", "attributes", "strength"}`` with ``None`` for options the page lacks.
+    """
+    request: dict[str, Any] = {"direction": None, "target_age": None, "attributes": {}, "strength": None}
+    for name, value in zip(names, values, strict=True):
+        if name.startswith("attributes."):
+            if value not in (None, KEEP):
+                request["attributes"][name.removeprefix("attributes.")] = value
+        elif name in ("target_age", "strength"):
+            request[name] = None if value is None else float(value)
+        else:
+            request[name] = value
+    return request
+
+
+def _label(name: str) -> str:
+    """``"target_age"`` → ``"Target age"``, ``"attributes.hair"`` → ``"Hair"``."""
+    return name.removeprefix("attributes.").replace("_", " ").capitalize()
+
+
+def _css_id(name: str) -> str:
+    """An attribute name made safe for an HTML id (and a CSS selector)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", name)
 
 
 def _image_output(gr: Any, label: str, elem_id: str) -> Any:
@@ -165,23 +244,21 @@ def _image_output(gr: Any, label: str, elem_id: str) -> Any:
 
 def _on_transform(
     upload: str | None,
-    direction: str,
-    strength: float,
-    mode_label: str,
-    *,
+    *values: Any,
+    names: Sequence[str],
     translator: Any,
     detector: Any,
     max_pixels: int,
 ) -> ProcessResult:
-    """The button's handler: map the controls to ``process`` arguments."""
+    """The button's handler: ``values`` are the condition controls' values then the mode label."""
+    *condition_values, mode_label = values
     return process(
         upload,
-        direction,
         translator=translator,
         detector=detector,
         mode=MODE_LABELS.get(mode_label, mode_label),
-        strength=float(strength) if supports_strength(translator) else None,
         max_pixels=max_pixels,
+        **condition_request(names, condition_values),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -73,15 +73,21 @@ def open_browser() -> Iterator[Any]:
 
 
 def transform_in_page(
-    page: Any, photo: str | Path, direction: str = "older", mode_label: str = "each face"
+    page: Any,
+    photo: str | Path,
+    direction: str | None = "older",
+    mode_label: str = "each face",
+    controls: Mapping[str, float | str] | None = None,
 ) -> str:
-    """Upload ``photo`` on an open page, press Transform and wait for the result.
+    """Upload ``photo`` on an open page, set the controls, press Transform and wait for the result.
 
     Args:
         page: a Playwright ``Page`` showing the app.
         photo: the file to upload.
-        direction: the direction radio's label.
+        direction: the direction radio's label; ``None`` for models without directions.
         mode_label: the "Apply to" radio's label.
+        controls: other controls by ``elem_id``: a number sets a slider (``{"target_age": 70}``), a string
+            picks a dropdown choice (``{"attribute-hair": "blond"}``).
 
     Returns:
         The message the page shows under the controls.
@@ -90,7 +96,13 @@ def transform_in_page(
     page.locator("#upload input[type=file]").set_input_files(str(photo))
     # The file chip appears once the upload has reached the server.
     page.locator(f'#upload td.filename[aria-label="{Path(photo).name}"]').wait_for(timeout=60_000)
-    page.locator("#direction").get_by_text(direction, exact=True).click()
+    if direction is not None:
+        page.locator("#direction").get_by_text(direction, exact=True).click()
+    for elem_id, value in (controls or {}).items():
+        if isinstance(value, str):
+            choose_option(page, elem_id, value)
+        else:
+            set_slider(page, elem_id, value)
     page.locator("#mode").get_by_text(mode_label, exact=True).click()
     previous = page_message(page)
     page.locator("#run").click()
@@ -108,6 +120,19 @@ def transform_in_page(
     return page_message(page)
 
 
+def set_slider(page: Any, elem_id: str, value: float) -> None:
+    """Type ``value`` into a slider's number box (the slider follows it)."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(f"{value:g}")
+    box.press("Enter")
+
+
+def choose_option(page: Any, elem_id: str, label: str) -> None:
+    """Open a dropdown and pick the choice shown as ``label``."""
+    page.locator(f"#{elem_id} input[role=combobox]").click()
+    page.locator(f"#{elem_id}").get_by_role("option", name=label, exact=True).click()
+
+
 def clear_upload(page: Any) -> None:
     """Remove a previously chosen file, so the page shows its drop zone (and file input) again."""
     file_input = page.locator("#upload input[type=file]")
@@ -123,16 +148,22 @@ def page_message(page: Any) -> str:
 
 
 def capture_screenshot(
-    model: str, photo: str | Path, out: str | Path, direction: str = "older", width: int = 1280
+    model: str,
+    photo: str | Path,
+    out: str | Path,
+    direction: str | None = "older",
+    width: int = 1280,
+    controls: Mapping[str, float | str] | None = None,
 ) -> Path:
-    """Serve ``model`` on a free loopback port, age ``photo`` in the page and save a screenshot.
+    """Serve ``model`` on a free loopback port, edit ``photo`` in the page and save a screenshot.
 
     Args:
         model: exported model folder or ``"identity"``.
         photo: the photo to upload.
         out: PNG path of the screenshot (written atomically).
-        direction: ``"older"`` or ``"younger"``.
+        direction: ``"older"`` or ``"younger"``; ignored for models without directions.
         width: browser viewport width in pixels.
+        controls: other controls by ``elem_id``, as for :func:`transform_in_page`.
 
     Returns:
         The screenshot path.
@@ -141,14 +172,17 @@ def capture_screenshot(
     from ..io import atomic_write
     from .app import ServeSettings, build_app, launch
 
+    translator = load(model)
     settings = ServeSettings(port=free_port())
-    blocks = build_app(load(model), settings, model_name=Path(model).name or model)
+    blocks = build_app(translator, settings, model_name=Path(model).name or model)
     url = launch(blocks, settings, block=False)
     try:
         with open_browser() as browser:
             page = browser.new_page(viewport={"width": width, "height": 900})
             page.goto(url, wait_until="networkidle")
-            transform_in_page(page, photo, direction)
+            transform_in_page(
+                page, photo, direction if translator.conditions.directions else None, controls=controls
+            )
             page.locator("#after img").wait_for(timeout=30_000)
             png = page.screenshot(full_page=True)
     finally:
@@ -173,8 +207,14 @@ def _main() -> None:
     parser.add_argument("--photo", required=True)
     parser.add_argument("--out", default="docs/screenshot.png")
     parser.add_argument("--direction", default="older")
+    parser.add_argument("--target-age", type=float, help="for models with an age range")
     arguments = parser.parse_args()
-    print(capture_screenshot(arguments.model, arguments.photo, arguments.out, arguments.direction))
+    controls = {"target_age": arguments.target_age} if arguments.target_age is not None else None
+    print(
+        capture_screenshot(
+            arguments.model, arguments.photo, arguments.out, arguments.direction, controls=controls
+        )
+    )
 
 
 if __name__ == "__main__":

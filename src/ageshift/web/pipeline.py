@@ -1,15 +1,16 @@
 """What the web page does with one upload, as plain functions with no Gradio in them.
 
 ``process`` reads the uploaded file with the same safe loader as the CLI, runs the same face pipeline
-(``ageshift.faces.age_photo``) with the same ``Translator``, and turns the result into what the page shows:
-the "before" photo with the faces found marked, the "after" photo, a per-face table and a one-line message.
-Every user mistake (no file, not an image, no face) becomes a friendly message, never an exception.
+(``ageshift.faces.age_photo``) with the same ``Translator`` and condition keywords (``direction``, or
+``target_age``/``attributes``, and ``strength``), and turns the result into what the page shows: the "before"
+photo with the faces found marked, the "after" photo, a per-face table and a one-line message. Every user
+mistake (no file, not an image, a condition the model does not accept, no face) becomes a friendly message,
+never an exception.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,6 +19,7 @@ from PIL import Image, ImageDraw
 
 from ..errors import AgeshiftError
 from ..io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_image
+from ..models.conditions import Condition, ConditionError
 
 #: Column names of the per-face table, in order.
 FACE_TABLE_COLUMNS = ("face", "x0", "y0", "x1", "y1", "width", "height", "score")
@@ -43,46 +45,36 @@ class FaceRow:
     score: float
 
 
-def supports_strength(translator: Any) -> bool:
-    """Whether ``translator.translate`` accepts a ``strength`` argument (CycleGAN models do not).
-
-    Args:
-        translator: a loaded ``Translator``.
-
-    Returns:
-        True when the page should offer a strength slider.
-    """
-    try:
-        return "strength" in inspect.signature(translator.translate).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def process(
     image: str | Path | Image.Image | None,
-    direction: str,
+    direction: str | None = None,
     *,
     translator: Any,
     detector: Any = "mtcnn",
     mode: str = "faces",
+    target_age: float | None = None,
+    attributes: Mapping[str, str] | None = None,
     strength: float | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> ProcessResult:
-    """Age one uploaded photo and prepare everything the page shows.
+    """Edit one uploaded photo under one condition and prepare everything the page shows.
 
     Args:
         image: the uploaded file's path (decoded with ``ageshift.io.load_image``), a PIL image, or ``None``
             when nothing was uploaded.
-        direction: ``"older"`` or ``"younger"`` (one of ``translator.directions``).
+        direction: for two-domain models, one of ``translator.conditions.directions`` (``"older"``).
         translator: the loaded model (``ageshift.load(...)``), shared with the CLI.
         detector: face detector name or object, passed to ``ageshift.faces.age_photo``.
         mode: ``"faces"`` (detect and translate each face) or ``"whole"`` (translate the whole picture).
-        strength: how strongly to apply the model, only for models whose ``translate`` takes it.
+        target_age: for models with an age range (``translator.conditions.age``).
+        attributes: for models with attributes, e.g. ``{"hair": "blond"}``; attributes left out are kept.
+        strength: ``[0, 1]``, how far from the input towards the condition; ``None`` means 1.
         max_pixels: refuse larger photos as possible decompression bombs.
 
     Returns:
         ``ProcessResult(annotated_before, after, faces_table, message)``; the images are RGB PIL images of the
         photo (the preview at most ``PREVIEW_MAX_SIDE`` pixels long), both ``None`` when nothing could be read.
+        A condition the model does not accept gives the ``ConditionError``'s line as the message.
     """
     if image is None or (isinstance(image, str) and not image.strip()):
         return ProcessResult(None, None, [], "Please upload a photo first (JPEG, PNG, WebP, BMP or TIFF).")
@@ -90,14 +82,17 @@ def process(
         photo = _read_upload(image, max_pixels)
     except AgeshiftError as error:
         return ProcessResult(None, None, [], f"Could not read this file: {error}")
+    condition_options = {"target_age": target_age, "attributes": attributes, "strength": strength}
     try:
-        after, faces = run_pipeline(
-            photo, translator, direction, detector=detector, mode=mode, strength=strength
+        after, faces, condition = run_pipeline(
+            photo, translator, direction, detector=detector, mode=mode, **condition_options
         )
+    except ConditionError as error:
+        return ProcessResult(draw_face_boxes(photo, []), None, [], str(error))
     except AgeshiftError as error:
         return ProcessResult(draw_face_boxes(photo, []), None, [], f"Could not process this photo: {error}")
     before = draw_face_boxes(photo, faces)
-    return ProcessResult(before, after, faces_table(faces), _summary(direction, mode, faces))
+    return ProcessResult(before, after, faces_table(faces), _summary(condition, mode, faces))
 
 
 def _read_upload(image: str | Path | Image.Image, max_pixels: int | None) -> Image.Image:
@@ -121,31 +116,45 @@ def _read_upload(image: str | Path | Image.Image, max_pixels: int | None) -> Ima
 def run_pipeline(
     photo: Image.Image,
     translator: Any,
-    direction: str,
+    direction: str | None = None,
     *,
     detector: Any = "mtcnn",
     mode: str = "faces",
+    target_age: float | None = None,
+    attributes: Mapping[str, str] | None = None,
     strength: float | None = None,
-) -> tuple[Image.Image, list[FaceRow]]:
+) -> tuple[Image.Image, list[FaceRow], Condition]:
     """Run the library's face pipeline on a decoded photo; the web layer's only call into the models.
 
     Args:
         photo: RGB PIL image.
         translator: the loaded model.
-        direction: ``"older"`` or ``"younger"``.
+        direction, target_age, attributes, strength: the condition, checked by ``translator.condition``.
         detector: face detector name or object (``mode="faces"`` only).
         mode: ``"faces"`` or ``"whole"``.
-        strength: passed on only when not ``None`` (models that support it).
 
     Returns:
-        The translated photo (same size as ``photo``) and the faces found, largest first.
+        The translated photo (same size as ``photo``), the faces found (largest first) and the condition
+        the model ran under.
+
+    Raises:
+        ConditionError: the model does not accept the condition (one line naming what it accepts).
     """
     from ..faces import age_photo
 
-    options: dict[str, Any] = {"strength": strength} if strength is not None else {}
-    result = age_photo(photo, translator, direction, detector=detector, mode=mode, **options)
+    result = age_photo(
+        photo,
+        translator,
+        direction,
+        target_age=target_age,
+        attributes=attributes,
+        strength=strength,
+        detector=detector,
+        mode=mode,
+    )
     rows = [FaceRow(tuple(face.detection.box), float(face.detection.score)) for face in result.faces]
-    return result.image, rows
+    assert result.condition is not None  # age_photo records the condition it resolved
+    return result.image, rows, result.condition
 
 
 def faces_table(faces: Sequence[FaceRow]) -> list[list[Any]]:
@@ -197,14 +206,14 @@ def draw_face_boxes(photo: Image.Image, faces: Sequence[FaceRow]) -> Image.Image
     return preview
 
 
-def _summary(direction: str, mode: str, faces: Sequence[FaceRow]) -> str:
-    """The one-line message under the images."""
+def _summary(condition: Condition, mode: str, faces: Sequence[FaceRow]) -> str:
+    """The one-line message under the images, in the condition's own words (``"age 70, hair=blond"``)."""
     if mode == "whole":
-        return f"Done: the whole picture was made {direction}."
+        return f"Done: the whole picture was changed: {condition.label()}."
     if not faces:
         return (
             "No face was found in this photo, so nothing was changed. Try a photo where a face is clearly "
             "visible (frontal, not too small), or choose 'whole picture' to translate the entire image."
         )
     noun = "face" if len(faces) == 1 else "faces"
-    return f"Done: {len(faces)} {noun} found and made {direction} (marked on the left, listed below)."
+    return f"Done: {len(faces)} {noun} found and changed: {condition.label()} (marked on the left, listed below)."
