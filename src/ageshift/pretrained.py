@@ -11,8 +11,10 @@ Translators of every family, the age regressor and latent directions are all fol
 licence and origin of every third-party weight or data set the model came from, and the measured evaluation
 summary when there is one. :func:`write_pretrained` and :func:`read_pretrained` are the only code that
 touches these files, so every kind gets the same atomic writes, version checks and error messages.
-Folders written by ageshift 0.1 (``format: ageshift-translator``, ``ageshift-age-regressor`` and
-``ageshift-latent-direction``) are read too, converted on the fly.
+Folders written by ageshift 0.1 are read too, converted on the fly: ``format: ageshift-translator`` here,
+the age estimator's (``ageshift-age-estimator``) and latent directions' (``ageshift-latent-direction``, in
+``direction.json`` + ``direction.safetensors``) by converters their modules register with
+:func:`register_legacy_format`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ WEIGHTS_FILE = "model.safetensors"
 
 #: What ageshift writes, by ``kind``.
 KINDS = ("translator", "age-regressor", "latent-direction")
+#: How messages name a folder of each kind, and the command that makes one.
+_KIND_NAMES = {
+    "translator": ("a translator model", "ageshift export RUN --out MODEL"),
+    "age-regressor": ("an age estimator", "ageshift train-age-estimator --data DATA --out MODEL"),
+    "latent-direction": ("a latent direction", "ageshift latent fit-direction --out DIRECTION"),
+}
 
 
 @dataclass
@@ -113,23 +121,29 @@ def write_pretrained(directory: str | Path, pretrained: Pretrained) -> Path:
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ModelLoadError(f"{directory}: exists and is not a folder; choose another output")
+    document = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": pretrained.kind,
+        "family": pretrained.family,
+        "config": pretrained.config,
+        "card": pretrained.card,
+        **pretrained.fields,
+    }
+    try:
+        # Serialised before anything is written: a value JSON cannot hold must not leave new weights
+        # beside the config of the model this folder held before.
+        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise AgeshiftError(f"{directory}: the model's config cannot be saved as JSON ({error})") from None
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: value.detach().cpu().contiguous() for name, value in pretrained.tensors.items()}
     header = {"format": FORMAT, "kind": pretrained.kind, "family": pretrained.family}
     try:
         with atomic_write(directory / WEIGHTS_FILE) as stream:
             stream.write(save(tensors, metadata=header))
-        document = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "kind": pretrained.kind,
-            "family": pretrained.family,
-            "config": pretrained.config,
-            "card": pretrained.card,
-            **pretrained.fields,
-        }
         with atomic_write(directory / CONFIG_FILE, "w") as stream:
-            json.dump(document, stream, indent=2, sort_keys=True, allow_nan=False)
+            stream.write(text)
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"{directory}: cannot write the model folder ({error})") from None
     pretrained.path = directory
@@ -154,26 +168,35 @@ def read_pretrained(directory: str | Path, kind: str | None = None) -> Pretraine
     from safetensors.torch import load_file
 
     directory = Path(directory)
+    noun, command = _KIND_NAMES.get(kind or "", ("an ageshift model", "ageshift export RUN --out MODEL"))
     if not directory.exists():
-        raise ModelLoadError(f"{directory}: model folder does not exist")
-    config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
-    document = _read_config(directory, config_path)
+        raise ModelLoadError(f"{directory}: {noun.split(' ', 1)[1]} folder does not exist")
+    config_path, weights_path = _folder_files(directory)
+    if not directory.is_dir() or not config_path.is_file():
+        raise ModelLoadError(
+            f"{directory}: not {noun} folder (expected {CONFIG_FILE} and {WEIGHTS_FILE}; make one with "
+            f"`{command}`)"
+        )
+    document = _read_config(config_path)
     converted = _convert_legacy(document, config_path)
     if converted.get("format") != FORMAT:
         raise ModelLoadError(
             f"{config_path}: not an ageshift model (format {converted.get('format')!r}, expected {FORMAT!r})"
         )
     version = converted.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelLoadError(f"{config_path}: format_version must be an integer, got {version!r}")
+    if version > FORMAT_VERSION:
         raise ModelLoadError(
             f"{config_path}: format version {version} is newer than this ageshift understands "
             f"({FORMAT_VERSION}); upgrade ageshift"
         )
     found_kind = converted.get("kind")
     if kind is not None and found_kind != kind:
-        raise ModelLoadError(f"{directory}: holds a {found_kind or 'unknown'} model, expected a {kind}")
+        found = _KIND_NAMES.get(str(found_kind), (f"kind {found_kind!r}",))[0]
+        raise ModelLoadError(f"{config_path}: holds {found}, expected {noun}")
     if not weights_path.is_file():
-        raise ModelLoadError(f"{directory}: {WEIGHTS_FILE} is missing (the folder is incomplete)")
+        raise ModelLoadError(f"{weights_path}: weights file is missing (the folder is incomplete)")
     try:
         tensors = load_file(weights_path, device="cpu")
     except (SafetensorError, OSError) as error:
@@ -192,12 +215,16 @@ def read_pretrained(directory: str | Path, kind: str | None = None) -> Pretraine
     )
 
 
-def _read_config(directory: Path, config_path: Path) -> dict[str, Any]:
-    if not directory.is_dir() or not config_path.is_file():
-        raise ModelLoadError(
-            f"{directory}: not an ageshift model (expected {CONFIG_FILE} and {WEIGHTS_FILE}; "
-            "make one with `ageshift export RUN --out MODEL`)"
-        )
+def _folder_files(directory: Path) -> tuple[Path, Path]:
+    """The config and weights files: ``config.json`` + ``model.safetensors``, or an old layout's pair."""
+    if not (directory / CONFIG_FILE).is_file():
+        for config_name, weights_name in LEGACY_FILES.items():
+            if (directory / config_name).is_file():
+                return directory / config_name, directory / weights_name
+    return directory / CONFIG_FILE, directory / WEIGHTS_FILE
+
+
+def _read_config(config_path: Path) -> dict[str, Any]:
     try:
         document = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -235,17 +262,35 @@ def _translator_v1(document: dict[str, Any]) -> dict[str, Any]:
 LEGACY_FORMATS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "ageshift-translator": _translator_v1,
 }
+#: Old folder layouts with other file names: config file → weights file (read when config.json is absent).
+LEGACY_FILES: dict[str, str] = {}
 
 
-def register_legacy_format(name: str, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-    """Teach :func:`read_pretrained` an old ``config.json`` layout (``convert`` returns the current one)."""
+def register_legacy_format(
+    name: str, convert: Callable[[dict[str, Any]], dict[str, Any]], files: tuple[str, str] | None = None
+) -> None:
+    """Teach :func:`read_pretrained` an old layout.
+
+    Args:
+        name: the old ``format`` value.
+        convert: turns the old config document into the current one (its tensors are read unchanged).
+        files: ``(config file, weights file)`` when the old folders used other names than
+            ``config.json`` and ``model.safetensors``.
+    """
     LEGACY_FORMATS[name] = convert
+    if files is not None:
+        LEGACY_FILES[files[0]] = files[1]
 
 
 def _convert_legacy(document: dict[str, Any], config_path: Path) -> dict[str, Any]:
     name = document.get("format")
-    if name == FORMAT or name not in LEGACY_FORMATS:
+    if not isinstance(name, str) or name == FORMAT or name not in LEGACY_FORMATS:
         return document
-    if document.get("format_version", 1) > 1:
-        raise ModelLoadError(f"{config_path}: {name} version {document['format_version']} is not known")
-    return LEGACY_FORMATS[str(name)](document)
+    if document.get("format_version", 1) != 1:
+        raise ModelLoadError(f"{config_path}: {name} version {document['format_version']!r} is not known")
+    try:
+        return LEGACY_FORMATS[name](document)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ModelLoadError(
+            f"{config_path}: malformed {name} document ({type(error).__name__}: {error})"
+        ) from None

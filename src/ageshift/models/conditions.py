@@ -84,11 +84,21 @@ class ConditionSpec:
             )
         if self.age is not None:
             entries.append(
-                {"name": "target_age", "type": "number", "min": self.age[0], "max": self.age[1], "help": "years"}
+                {
+                    "name": "target_age",
+                    "type": "number",
+                    "min": self.age[0],
+                    "max": self.age[1],
+                    "help": "years",
+                }
             )
         for name, values in self.attributes.items():
-            entries.append({"name": f"attributes.{name}", "type": "choice", "choices": list(values), "help": name})
-        entries.append({"name": "strength", "type": "number", "min": 0.0, "max": 1.0, "help": "0 input, 1 full"})
+            entries.append(
+                {"name": f"attributes.{name}", "type": "choice", "choices": list(values), "help": name}
+            )
+        entries.append(
+            {"name": "strength", "type": "number", "min": 0.0, "max": 1.0, "help": "0 input, 1 full"}
+        )
         return entries
 
     def accepts(self) -> str:
@@ -120,7 +130,7 @@ class ConditionSpec:
         Raises:
             ConditionError: naming the bad value and what the model accepts.
         """
-        strength = 1.0 if strength is None else float(strength)
+        strength = 1.0 if strength is None else _number(strength, "strength")
         if not (0.0 <= strength <= 1.0) or math.isnan(strength):
             raise ConditionError(f"strength must be between 0 and 1, got {strength}")
         attributes = dict(attributes or {})
@@ -146,10 +156,10 @@ class ConditionSpec:
         if target_age is not None:
             if self.age is None:
                 raise ConditionError(f"this model takes no target age; it accepts {self.accepts()}")
-            age = float(target_age)
+            age = _number(target_age, "target age")
             low, high = self.age
             if math.isnan(age) or not low <= age <= high:
-                raise ConditionError(f"target age {target_age:g} is outside this model's range {low:g}..{high:g}")
+                raise ConditionError(f"target age {age:g} is outside this model's range {low:g}..{high:g}")
             target_age = age
         for name, value in attributes.items():
             if name not in self.attributes:
@@ -180,8 +190,18 @@ class ConditionSpec:
         return cls(
             directions=tuple(data.get("directions", ())),
             age=(float(age["min"]), float(age["max"])) if age else None,
-            attributes={str(k): tuple(str(v) for v in vs) for k, vs in (data.get("attributes") or {}).items()},
+            attributes={
+                str(k): tuple(str(v) for v in vs) for k, vs in (data.get("attributes") or {}).items()
+            },
         )
+
+
+def _number(value: Any, name: str) -> float:
+    """``value`` as a float, or a :class:`ConditionError` naming it (Python callers may pass any object)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConditionError(f"{name} must be a number, got {value!r}") from None
 
 
 def parse_attribute_options(options: list[str] | None) -> dict[str, str]:

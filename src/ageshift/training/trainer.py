@@ -305,6 +305,8 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
                 "stop request" if should_stop is not None and should_stop(step) else None
             )
             if reason is not None and step < total:
+                if interval.steps:  # the steps since the last row would otherwise never be logged
+                    _write_metrics(run, interval, stage.size)
                 path = checkpoint_path(run.run_dir, step) if saved else _checkpoint(run)
                 raise TrainingInterrupted(run.run_dir, path, step, reason)
 
