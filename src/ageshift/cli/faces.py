@@ -11,7 +11,13 @@ import typer
 
 from ..errors import AgeshiftError, ImageLoadError
 from ._app import app, prepare_app
-from ._conditions import attribute_option, condition_request, direction_option, strength_option, target_age_option
+from ._conditions import (
+    attribute_option,
+    condition_request,
+    direction_option,
+    strength_option,
+    target_age_option,
+)
 
 OUTPUT_SUFFIX = ".png"
 
@@ -133,8 +139,13 @@ def age(
     if report is not None:
         with atomic_write(report, "w") as stream:
             json.dump(
-                {"model": model, "direction": request["direction"], "condition": request,
-                 "photos": summary, "errors": failures},
+                {
+                    "model": model,
+                    "direction": request["direction"],
+                    "condition": request,
+                    "photos": summary,
+                    "errors": failures,
+                },
                 stream,
                 indent=2,
             )
@@ -146,8 +157,12 @@ def age(
 def age_sweep(
     photo: Path = typer.Argument(..., help="A photo (never modified)."),
     model: str = typer.Option(..., "--model", "-m", help="Exported model folder, or 'identity'."),
-    out: Path = typer.Option(..., "--out", "-o", help="Strip to write: .png/.jpg (side by side), .gif or .mp4."),
-    ages: str | None = typer.Option(None, "--ages", help="Target ages, e.g. 20,30,40,50,60,70,80 or 20-80:10."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Strip to write: .png/.jpg (side by side), .gif or .mp4."
+    ),
+    ages: str | None = typer.Option(
+        None, "--ages", help="Target ages, e.g. 20,30,40,50,60,70,80 or 20-80:10."
+    ),
     strengths: str | None = typer.Option(
         None, "--strengths", help="Strengths instead of ages (any model), e.g. 0,0.25,0.5,0.75,1."
     ),
@@ -155,10 +170,14 @@ def age_sweep(
     attribute: list[str] | None = attribute_option(),
     detector: str = typer.Option("mtcnn", "--detector", help="Face detector: mtcnn or dlib."),
     whole_image: bool = typer.Option(False, "--whole-image", help="Translate the whole picture (pets)."),
-    whole_photo: bool = typer.Option(False, "--whole-photo", help="Frames show the whole photo, not the face."),
+    whole_photo: bool = typer.Option(
+        False, "--whole-photo", help="Frames show the whole photo, not the face."
+    ),
     frame_size: int = typer.Option(256, "--frame-size", min=32, max=2048, help="Longer side of each frame."),
     measure: str | None = typer.Option(
-        None, "--measure", help="Caption frames with a measured age: packaged, cue (synthetic faces) or a folder."
+        None,
+        "--measure",
+        help="Caption frames with a measured age: packaged, cue (synthetic faces) or a folder.",
     ),
 ) -> None:
     """The time-machine strip: the same face at each age (or strength), pasted back, side by side or animated."""

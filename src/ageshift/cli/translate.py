@@ -9,7 +9,13 @@ from rich.console import Console
 
 from ..errors import AgeshiftError
 from ._app import app
-from ._conditions import attribute_option, condition_request, direction_option, strength_option, target_age_option
+from ._conditions import (
+    attribute_option,
+    condition_request,
+    direction_option,
+    strength_option,
+    target_age_option,
+)
 
 
 @app.command("translate")
@@ -117,7 +123,9 @@ def info_command(
         typer.echo(json.dumps(description, indent=2, default=str))
         return
     card = translator.card
-    lines = [f"{model}: {translator.family}, {translator.image_size}² ({card.get('summary') or 'no summary'})"]
+    lines = [
+        f"{model}: {translator.family}, {translator.image_size}² ({card.get('summary') or 'no summary'})"
+    ]
     for entry in translator.conditions.describe():
         if entry["type"] == "choice":
             lines.append(f"  {entry['name']}: one of {', '.join(entry['choices'])}")

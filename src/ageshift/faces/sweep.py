@@ -143,22 +143,34 @@ def sweep_photo(
     photo = image.convert("RGB")
     detections = None
     if mode == "faces" and boxes is None:
-        found = detect_faces(photo, detector, options.get("detect_max_side", 1024), options.get("min_face_size"))
-        detections = filter_detections(found, options.get("min_face_size", 40.0), options.get("min_score", 0.9))
+        found = detect_faces(
+            photo, detector, options.get("detect_max_side", 1024), options.get("min_face_size")
+        )
+        detections = filter_detections(
+            found, options.get("min_face_size", 40.0), options.get("min_score", 0.9)
+        )
         if not detections:
             raise AgeshiftError("no face found in the photo (try --whole-image or --box for pets)")
     frames = []
     window = None
     for request in requests:
         result = age_photo(
-            photo, translator, mode=mode, boxes=boxes, detections=detections, detector=detector, **request, **options
+            photo,
+            translator,
+            mode=mode,
+            boxes=boxes,
+            detections=detections,
+            detector=detector,
+            **request,
+            **options,
         )
         if window is None and not whole_photo and result.faces:
             window = _face_window(result.faces[0].detection.box, photo.width, photo.height, margin)
         picture = result.image.crop(window) if window is not None else result.image
         scale = frame_size / max(picture.size)
         picture = picture.resize(
-            (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), Image.Resampling.LANCZOS
+            (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+            Image.Resampling.LANCZOS,
         )
         caption = _caption(request)
         if judge is not None:
@@ -184,7 +196,12 @@ def captioned(frame: SweepFrame, band: int = 24) -> Image.Image:
     font = _font(max(10, band - 10))
     left, top, right, bottom = draw.textbbox((0, 0), frame.caption, font=font)
     x = (canvas.width - (right - left)) // 2
-    draw.text((x, frame.image.height + (band - (bottom - top)) // 2 - top), frame.caption, fill=(20, 20, 20), font=font)
+    draw.text(
+        (x, frame.image.height + (band - (bottom - top)) // 2 - top),
+        frame.caption,
+        fill=(20, 20, 20),
+        font=font,
+    )
     return canvas
 
 
@@ -199,14 +216,18 @@ def write_sweep(frames: Sequence[SweepFrame], path: str | Path, seconds_per_fram
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in STRIP_SUFFIXES:
-        raise AgeshiftError(f"{path}: the sweep is written as {', '.join(STRIP_SUFFIXES)}; choose one of them")
+        raise AgeshiftError(
+            f"{path}: the sweep is written as {', '.join(STRIP_SUFFIXES)}; choose one of them"
+        )
     if not frames:
         raise AgeshiftError("nothing to write: the sweep has no frames")
     pictures = [captioned(frame) for frame in frames]
     if suffix in (".png", ".jpg", ".jpeg"):
         gap = 4
         strip = Image.new(
-            "RGB", (sum(p.width for p in pictures) + gap * (len(pictures) - 1), max(p.height for p in pictures)), "white"
+            "RGB",
+            (sum(p.width for p in pictures) + gap * (len(pictures) - 1), max(p.height for p in pictures)),
+            "white",
         )
         x = 0
         for picture in pictures:

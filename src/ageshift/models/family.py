@@ -99,7 +99,9 @@ class TrainingModel(nn.Module, ABC):
         """The phases of one step, in order."""
 
     @abstractmethod
-    def run_phase(self, phase: Phase, batch: Batch, carry: dict[str, Any], context: StepContext) -> PhaseOutput:
+    def run_phase(
+        self, phase: Phase, batch: Batch, carry: dict[str, Any], context: StepContext
+    ) -> PhaseOutput:
         """Compute ``phase``'s loss on ``batch``; ``carry`` holds what earlier phases of this step returned."""
 
     @abstractmethod
@@ -164,7 +166,7 @@ class ModelFamily(ABC):
         """
         return config
 
-    @classmethod
+    @classmethod  # noqa: B027  (an optional hook: any size is fine by default)
     def check_stage_size(cls, config: Any, size: int) -> None:
         """Refuse training image sizes the networks cannot take (raise :class:`ConfigError`)."""
 
@@ -175,7 +177,9 @@ class ModelFamily(ABC):
 
     @classmethod
     @abstractmethod
-    def export(cls, model: TrainingModel, image_size: int, metadata: dict[str, Any], card: dict[str, Any]) -> Translator:
+    def export(
+        cls, model: TrainingModel, image_size: int, metadata: dict[str, Any], card: dict[str, Any]
+    ) -> Translator:
         """The inference object of a trained model (moved to the CPU, eval mode)."""
 
     @classmethod
@@ -199,7 +203,9 @@ def load_networks(networks: dict[str, nn.Module], tensors: dict[str, torch.Tenso
             network.load_state_dict(state, strict=True)
         except RuntimeError as error:
             detail = " ".join(str(error).split())[:300]
-            raise ModelLoadError(f"{source}: weights of {name!r} do not match the config ({detail})") from None
+            raise ModelLoadError(
+                f"{source}: weights of {name!r} do not match the config ({detail})"
+            ) from None
 
 
 def network_tensors(networks: dict[str, nn.Module]) -> dict[str, torch.Tensor]:

@@ -81,7 +81,9 @@ class TrainConfig:
         for name, settings in self.optimizers.items():
             unknown = set(settings) - {"learning_rate", "betas"}
             if unknown:
-                raise ConfigError(f"optimizers.{name}: unknown keys {sorted(unknown)}; use learning_rate, betas")
+                raise ConfigError(
+                    f"optimizers.{name}: unknown keys {sorted(unknown)}; use learning_rate, betas"
+                )
 
     @property
     def total_steps(self) -> int:

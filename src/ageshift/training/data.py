@@ -150,7 +150,9 @@ class LabelledData(TrainingData):
         from ..data.labelled import LabelledImages
 
         if isinstance(source, tuple):
-            raise ConfigError("this model family trains on labelled images: pass --data DATA (with manifest.csv)")
+            raise ConfigError(
+                "this model family trains on labelled images: pass --data DATA (with manifest.csv)"
+            )
         self.root = Path(source)
         self.images = LabelledImages(self.root, size, "train", **_options(config, progress))
         self.schema = self.images.schema
@@ -196,14 +198,21 @@ class LabelledData(TrainingData):
         self.sampler.load_state_dict(state["images"])
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "root": str(self.root), "counts": self.counts(), "labels": self.schema.to_json()}
+        return {
+            "kind": self.kind,
+            "root": str(self.root),
+            "counts": self.counts(),
+            "labels": self.schema.to_json(),
+        }
 
 
 #: Data kinds by name; a family's ``data_kind`` picks one.
 DATA_KINDS: dict[str, type[TrainingData]] = {"unpaired": UnpairedData, "labelled": LabelledData}
 
 
-def open_training_data(kind: str, source: DataSource, size: int, seed: int, config: Any, progress: bool) -> TrainingData:
+def open_training_data(
+    kind: str, source: DataSource, size: int, seed: int, config: Any, progress: bool
+) -> TrainingData:
     """Open ``source`` as data of ``kind`` at ``size²`` (config: ``cache_mb``, ``data_workers``)."""
     if kind not in DATA_KINDS:
         raise ConfigError(f"unknown data kind {kind!r}; known: {', '.join(DATA_KINDS)}")

@@ -53,7 +53,9 @@ def learning_rate_factor(step: int, total_steps: int, constant_fraction: float) 
     return max(0.0, (total_steps - step) / max(1, total_steps - constant_steps))
 
 
-def build_state(config: TrainConfig, device: torch.device, precision: Precision, model_config: Any) -> TrainingState:
+def build_state(
+    config: TrainConfig, device: torch.device, precision: Precision, model_config: Any
+) -> TrainingState:
     """Create a fresh state: seeded initialisation, one Adam optimiser, LR schedule and scaler per group.
 
     Args:
@@ -127,7 +129,9 @@ def load_state_dict(state: TrainingState, checkpoint: dict[str, Any], device: to
     checkpoint = upgrade_checkpoint(checkpoint)
     missing = set(state.optimizers) - set(checkpoint["optimizers"])
     if missing:
-        raise ModelLoadError(f"checkpoint lacks optimiser state for {sorted(missing)}; it is of another model")
+        raise ModelLoadError(
+            f"checkpoint lacks optimiser state for {sorted(missing)}; it is of another model"
+        )
     state.model.load_state_dict(checkpoint["model"])
     for name in state.optimizers:
         state.optimizers[name].load_state_dict(checkpoint["optimizers"][name])

@@ -2,7 +2,7 @@
 
 from .config import PRESETS, CycleGANConfig, DiscriminatorConfig, GeneratorConfig, cyclegan_config
 from .family import CycleGANFamily
-from .model import CycleGAN, build_generators
+from .model import CycleGAN
 from .networks import PatchDiscriminator, ResnetGenerator
 
 __all__ = [
@@ -14,6 +14,5 @@ __all__ = [
     "GeneratorConfig",
     "PatchDiscriminator",
     "ResnetGenerator",
-    "build_generators",
     "cyclegan_config",
 ]

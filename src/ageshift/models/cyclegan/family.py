@@ -80,7 +80,9 @@ class CycleGANFamily(ModelFamily):
 
     @classmethod
     def load(cls, pretrained: Pretrained) -> TwoDomainTranslator:
-        config = cyclegan_config("paper", pretrained.config)
+        # The saved config is complete for the code that wrote it; fields added later take their dataclass
+        # defaults (never a preset's), so older model folders keep the architecture they were trained with.
+        config = cls.config_from_dict(pretrained.config)
         names = pretrained.fields.get("networks") or pretrained.fields.get("conditions", {}).get("directions")
         names = [name for name in (names or ["older", "younger"]) if name in ("older", "younger")]
         generators = {name: ResnetGenerator(config.generator) for name in names}

@@ -61,7 +61,9 @@ class CycleGAN(TrainingModel):
     def phases(self) -> list[Phase]:
         return [Phase("generator", "generator"), Phase("discriminator", "discriminator")]
 
-    def run_phase(self, phase: Phase, batch: Batch, carry: dict[str, Any], context: StepContext) -> PhaseOutput:
+    def run_phase(
+        self, phase: Phase, batch: Batch, carry: dict[str, Any], context: StepContext
+    ) -> PhaseOutput:
         if phase.name == "generator":
             return generator_phase(self, batch["A"], batch["B"], context)
         pooled_old = self.pool_old.query(carry["fake_old"], context.random)
@@ -165,10 +167,6 @@ def discriminator_phase(
             gan_loss, *_paired(model.discriminator_young, real_young, pooled_young, batched)
         )
     total = d_old + d_young
-    return PhaseOutput(total, {"d_old": d_old.detach(), "d_young": d_young.detach(), "d_total": total.detach()})
-
-
-def build_generators(model_config: dict[str, Any]) -> dict[str, nn.Module]:
-    """Rebuild untrained generators from a saved model config dict (used when loading an exported model)."""
-    config = cyclegan_config("paper", model_config)
-    return {"older": ResnetGenerator(config.generator), "younger": ResnetGenerator(config.generator)}
+    return PhaseOutput(
+        total, {"d_old": d_old.detach(), "d_young": d_young.detach(), "d_total": total.detach()}
+    )

@@ -44,7 +44,13 @@ class ConditionalTranslator(Translator):
         self.layout = ConditionLayout.from_config(config)
         spec = ConditionSpec(age=self.layout.age_range, attributes=dict(self.layout.attributes))
         super().__init__(
-            {"generator": generator, "classifier": classifier}, family, model_config, image_size, spec, metadata, card
+            {"generator": generator, "classifier": classifier},
+            family,
+            model_config,
+            image_size,
+            spec,
+            metadata,
+            card,
         )
 
     @torch.inference_mode()

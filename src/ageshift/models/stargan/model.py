@@ -107,19 +107,29 @@ class StarGAN(TrainingModel):
         self._age_judge: nn.Module | None = None
 
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"generator": list(self.generator.parameters()), "discriminator": list(self.discriminator.parameters())}
+        return {
+            "generator": list(self.generator.parameters()),
+            "discriminator": list(self.discriminator.parameters()),
+        }
 
     def phases(self) -> list[Phase]:
-        return [Phase("discriminator", "discriminator"), Phase("generator", "generator", self.config.critic_steps)]
+        return [
+            Phase("discriminator", "discriminator"),
+            Phase("generator", "generator", self.config.critic_steps),
+        ]
 
-    def run_phase(self, phase: Phase, batch: Batch, carry: dict[str, Any], context: StepContext) -> PhaseOutput:
+    def run_phase(
+        self, phase: Phase, batch: Batch, carry: dict[str, Any], context: StepContext
+    ) -> PhaseOutput:
         if phase.name == "discriminator":
             return self._discriminator_phase(batch, context)
         return self._generator_phase(batch, carry, context)
 
     def _targets(self, batch_size: int, context: StepContext) -> Batch:
         if context.sample_targets is None:
-            raise ConfigError("the conditional model trains on labelled data (it samples target labels from it)")
+            raise ConfigError(
+                "the conditional model trains on labelled data (it samples target labels from it)"
+            )
         return context.sample_targets(batch_size)
 
     def _auxiliary_losses(self, auxiliary: torch.Tensor, labels: Batch) -> dict[str, torch.Tensor]:
@@ -134,7 +144,9 @@ class StarGAN(TrainingModel):
             terms["age"] = error.sum() / known.sum().clamp(min=1)
         for name, values in logits.items():
             ids = labels[name].to(values.device).long()
-            terms[name] = F.cross_entropy(values, ids, ignore_index=-1) if bool((ids >= 0).any()) else values.sum() * 0
+            terms[name] = (
+                F.cross_entropy(values, ids, ignore_index=-1) if bool((ids >= 0).any()) else values.sum() * 0
+            )
         return terms
 
     def _discriminator_phase(self, batch: Batch, context: StepContext) -> PhaseOutput:
@@ -165,7 +177,9 @@ class StarGAN(TrainingModel):
         real = batch["images"]
         labels = {name: batch[name] for name in ("age", *self.layout.attributes) if name in batch}
         unknown = [
-            name for name, value in labels.items() if bool((torch.isnan(value) if name == "age" else value < 0).any())
+            name
+            for name, value in labels.items()
+            if bool((torch.isnan(value) if name == "age" else value < 0).any())
         ]
         if unknown or len(labels) < len(self.layout.attributes) + (self.layout.age_range is not None):
             with torch.no_grad():
@@ -176,7 +190,9 @@ class StarGAN(TrainingModel):
                     labels[name] = value
                 else:
                     missing = torch.isnan(given) if name == "age" else given < 0
-                    labels[name] = torch.where(missing.to(value.device), value.to(given.dtype), given.to(value.device))
+                    labels[name] = torch.where(
+                        missing.to(value.device), value.to(given.dtype), given.to(value.device)
+                    )
         return self.layout.encode(labels, real.shape[0], real.device)
 
     def _generator_phase(self, batch: Batch, carry: dict[str, Any], context: StepContext) -> PhaseOutput:
@@ -193,7 +209,8 @@ class StarGAN(TrainingModel):
             reconstructed = self.generator(fake, source_condition)
             terms: dict[str, torch.Tensor] = {
                 "g_adv": generator_loss("hinge" if config.gan_loss == "wgan-gp" else "lsgan", fake_patch),
-                "g_reconstruction": config.reconstruction_weight * (reconstructed.float() - real.float()).abs().mean(),
+                "g_reconstruction": config.reconstruction_weight
+                * (reconstructed.float() - real.float()).abs().mean(),
             }
             for name, value in self._auxiliary_losses(fake_aux, targets).items():
                 weight = config.age_weight if name == "age" else config.classification_weight
@@ -203,7 +220,9 @@ class StarGAN(TrainingModel):
                 terms["g_identity"] = config.identity_weight * (same.float() - real.float()).abs().mean()
         if config.age_guidance_weight > 0 and self.layout.age_range is not None:
             judged = self._judge(real.device)(fake.float())
-            terms["g_age_guidance"] = config.age_guidance_weight * ((judged - targets["age"].to(judged)).abs() / 10).mean()
+            terms["g_age_guidance"] = (
+                config.age_guidance_weight * ((judged - targets["age"].to(judged)).abs() / 10).mean()
+            )
         total = torch.stack([value.float() for value in terms.values()]).sum()
         detached = {name: value.detach() for name, value in terms.items()} | {"g_total": total.detach()}
         return PhaseOutput(total, detached)

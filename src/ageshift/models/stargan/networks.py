@@ -8,6 +8,9 @@ from torch import nn
 from ...nn.layers import make_norm, make_pad
 from .config import ConditionalDiscriminatorConfig, ConditionalGeneratorConfig
 
+#: Inputs are clamped to this before ``atanh`` in the residual output (``atanh(±0.999) ≈ ±3.8``: finite gradients).
+RESIDUAL_LIMIT = 0.999
+
 
 class FiLMResidualBlock(nn.Module):
     """``x + body(x)``, where the body's second normalised features are scaled by ``1 + γ(c)`` and shifted by
@@ -16,9 +19,14 @@ class FiLMResidualBlock(nn.Module):
     def __init__(self, channels: int, condition_dim: int, padding: str) -> None:
         super().__init__()
         self.first = nn.Sequential(
-            make_pad(padding, 1), nn.Conv2d(channels, channels, 3), make_norm("instance", channels), nn.ReLU(True)
+            make_pad(padding, 1),
+            nn.Conv2d(channels, channels, 3),
+            make_norm("instance", channels),
+            nn.ReLU(True),
         )
-        self.second = nn.Sequential(make_pad(padding, 1), nn.Conv2d(channels, channels, 3), make_norm("instance", channels))
+        self.second = nn.Sequential(
+            make_pad(padding, 1), nn.Conv2d(channels, channels, 3), make_norm("instance", channels)
+        )
         self.modulation = nn.Linear(condition_dim, 2 * channels) if condition_dim else None
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
@@ -45,7 +53,10 @@ class ConditionalGenerator(nn.Module):
         width = config.channels
         in_channels = 3 + (condition_dim if self.tiled else 0)
         self.stem = nn.Sequential(
-            make_pad(config.padding, 3), nn.Conv2d(in_channels, width, 7), make_norm("instance", width), nn.ReLU(True)
+            make_pad(config.padding, 3),
+            nn.Conv2d(in_channels, width, 7),
+            make_norm("instance", width),
+            nn.ReLU(True),
         )
         down = []
         for i in range(config.num_downsamples):
@@ -77,16 +88,24 @@ class ConditionalGenerator(nn.Module):
                 ]
             up.append(nn.Sequential(*resample, make_norm("instance", channels // 2), nn.ReLU(True)))
         self.up = nn.Sequential(*up)
-        self.head = nn.Sequential(make_pad(config.padding, 3), nn.Conv2d(width, 3, 7), nn.Tanh())
+        self.residual = config.output == "residual"
+        head: list[nn.Module] = [make_pad(config.padding, 3), nn.Conv2d(width, 3, 7)]
+        self.head = nn.Sequential(*head) if self.residual else nn.Sequential(*head, nn.Tanh())
 
     def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        source = images
         if self.tiled and self.condition_dim:
             tiles = condition[:, :, None, None].expand(-1, -1, *images.shape[-2:]).to(images.dtype)
             images = torch.cat([images, tiles], dim=1)
         features = self.down(self.stem(images))
         for block in self.blocks:
             features = block(features, condition)
-        return self.head(self.up(features))
+        change = self.head(self.up(features))
+        if self.residual:
+            # The network predicts what the edit changes, in tanh's pre-activation space: a small output is
+            # the input itself, so the face, background and detail need not be redrawn from scratch.
+            return torch.tanh(torch.atanh(source.clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT)) + change)
+        return change
 
 
 class ConditionalDiscriminator(nn.Module):
