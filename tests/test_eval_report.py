@@ -33,7 +33,9 @@ def synthetic_data(tmp_path_factory) -> Path:
 def tiny_model(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = CycleGAN(preset="paper", image_size=32, generator={"channels": 4, "num_res_blocks": 1})
-    translator = TwoDomainTranslator(model.generators(), "cyclegan", to_dict(model.config), 32, {"domains": None})
+    translator = TwoDomainTranslator(
+        model.generators(), "cyclegan", to_dict(model.config), 32, {"domains": None}
+    )
     return translator.save_pretrained(tmp_path_factory.mktemp("model") / "tiny")
 
 
@@ -103,11 +105,14 @@ def test_missing_optional_package_skips_only_its_section(tmp_path, synthetic_dat
         IdentityTranslator(image_size=32),
         synthetic_data,
         tmp_path / "report",
-        sections=("realism", "cycle"),
+        sections=("identity", "realism", "cycle"),
     )
     older = metrics["directions"]["older"]
     assert "pip install" in older["realism"]["skipped"]
     assert older["cycle"]["psnr_db"] == runner.PSNR_CAP_DB
+    # An unchanged synthetic face is the same person by the synthetic identity features.
+    assert older["identity"]["mean_distance"] == 0.0 and older["identity"]["share_same_person"] == 1.0
+    assert "face_detected_share" not in older["identity"]  # no detector involved
     assert any("realism" in note for note in metrics["notes"])
 
 
@@ -125,8 +130,10 @@ def test_evaluate_command_end_to_end(tmp_path, synthetic_data, tiny_model, tiny_
         assert 0.0 <= summary["age"]["share_in_target_after"] <= 1.0
         assert summary["realism"][fid.FID_NAME] >= 0
         assert 0 < summary["cycle"]["psnr_db"] < runner.PSNR_CAP_DB  # an untrained model does not reconstruct
-        # dlib finds no face on these drawn faces, so identity is skipped with a note, not faked.
-        assert "skipped" in summary["identity"] or 0 <= summary["identity"]["share_same_person"] <= 1
+        # dlib finds no face on drawn faces: the synthetic identity features measure the person instead.
+        assert summary["identity"]["judge"] == "synthetic identity features"
+        assert 0 <= summary["identity"]["share_same_person"] <= 1
+        assert summary["identity"]["threshold"] == pytest.approx(0.3)
         for relative in [*summary["grids"].values(), *summary["plots"].values()]:
             assert (out / relative).is_file()
     assert set(metrics["directions"]["older"]["grids"]) == {"random", "best", "worst"}

@@ -17,11 +17,14 @@ from ._app import app
 def evaluate_command(
     model: str = typer.Argument(..., metavar="MODEL", help="Model folder, or 'identity'."),
     data: Path = typer.Option(
-        ..., "--data", help="Dataset folder with testA/ and testB/ (from `ageshift prepare`)."
+        ...,
+        "--data",
+        help="Dataset folder with testA/ and testB/, or test/ with labels for conditional models "
+        "(from `ageshift prepare`).",
     ),
     out: Path = typer.Option(..., "--out", help="Report folder: metrics.json, index.html, grids, plots."),
     limit: int | None = typer.Option(
-        None, "--limit", min=1, help="At most this many test images per domain."
+        None, "--limit", min=1, help="At most this many test images per domain (conditional models: in all)."
     ),
     age_estimator: str = typer.Option(
         "auto",
@@ -31,19 +34,27 @@ def evaluate_command(
     fid_weights: Path | None = typer.Option(
         None, "--fid-weights", help="TorchScript FID feature network (default: packaged TF-Inception)."
     ),
-    skip: list[str] = typer.Option([], "--skip", help="Leave out a section: age, identity, realism, cycle."),
+    skip: list[str] = typer.Option(
+        [], "--skip", help="Leave out a section: age, attributes, identity, realism, cycle."
+    ),
+    ages: str | None = typer.Option(
+        None,
+        "--ages",
+        help="Conditional models: target ages, comma-separated (default: the model's range in steps of 10).",
+    ),
     device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda, cuda:N or mps."),
 ) -> None:
     """Is it older, is it the same person, does it look real? Writes metrics.json and index.html."""
     from .. import load
-    from ..evaluation.runner import SECTIONS, evaluate_model
     from ..device import resolve_device
+    from ..evaluation.runner import SECTIONS, evaluate_model
 
     unknown = sorted(set(skip) - set(SECTIONS))
     if unknown:
         raise AgeshiftError(
             f"--skip {', '.join(unknown)}: unknown section; choose from {', '.join(SECTIONS)}"
         )
+    target_ages = _parse_ages(ages)
     resolved = str(resolve_device(device))
     translator = load(model, device=resolved)
     metrics = evaluate_model(
@@ -56,12 +67,33 @@ def evaluate_command(
         sections=tuple(s for s in SECTIONS if s not in skip),
         device=resolved,
         progress=True,
+        target_ages=target_ages,
     )
     _print_summary(metrics)
     Console().print(f"report: {Path(out) / 'index.html'}")
 
 
+def _parse_ages(text: str | None) -> list[float] | None:
+    """``"20,40,60"`` → ``[20.0, 40.0, 60.0]``; one line naming the bad entry otherwise."""
+    if text is None:
+        return None
+    ages = []
+    for item in text.split(","):
+        try:
+            ages.append(float(item))
+        except ValueError:
+            raise AgeshiftError(
+                f"--ages {text!r}: {item.strip()!r} is not a number; give e.g. 20,40,60"
+            ) from None
+    return ages
+
+
 def _print_summary(metrics: dict) -> None:
+    if metrics.get("conditional"):
+        _print_conditional_summary(metrics["conditional"])
+        for note in metrics.get("notes", []):
+            Console().print(f"[yellow]note:[/] {note}", highlight=False)
+        return
     from ..evaluation.fid import FID_NAME
 
     table = Table(title="evaluation")
@@ -86,6 +118,43 @@ def _print_summary(metrics: dict) -> None:
     console.print(table)
     for note in metrics.get("notes", []):
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+def _print_conditional_summary(summary: dict) -> None:
+    def show(value: object, fmt: str) -> str:
+        return format(value, fmt) if isinstance(value, float) else "–"
+
+    console = Console()
+    age, identity = summary.get("age", {}), summary.get("identity", {})
+    if "by_target" in age:
+        table = Table(title=f"target vs achieved age ({age['estimator']})")
+        for column in ("target", "mean achieved", "MAE", "MAE if unchanged", "same person"):
+            table.add_column(column)
+        same = {entry["target_age"]: entry["share_same_person"] for entry in identity.get("by_target", [])}
+        for entry in age["by_target"]:
+            table.add_row(
+                f"{entry['target_age']:g}",
+                show(entry["mean_achieved_age"], ".1f"),
+                show(entry["mae"], ".1f"),
+                show(entry["unchanged_mae"], ".1f"),
+                show(same.get(entry["target_age"]), ".0%"),
+            )
+        console.print(table)
+        judge = age["judge_on_inputs"]
+        console.print(
+            f"age MAE {show(age['mae'], '.1f')} y, correlation {show(age['correlation'], '.2f')}; "
+            f"the judge on the inputs: MAE {show(judge.get('mae'), '.1f')} y",
+            highlight=False,
+        )
+    for name, entry in summary.get("attributes", {}).get("by_attribute", {}).items():
+        if "skipped" in entry:
+            console.print(f"{name}: {entry['skipped']}", highlight=False)
+        else:
+            console.print(
+                f"{name}: accuracy {show(entry['accuracy'], '.0%')} "
+                f"(unchanged {show(entry['unchanged_accuracy'], '.0%')}; {entry['judge']})",
+                highlight=False,
+            )
 
 
 @app.command("estimate-age")

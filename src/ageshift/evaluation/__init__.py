@@ -2,8 +2,10 @@
 
 Modules: :mod:`.age` (packaged age/gender estimator, its PyTorch port), :mod:`.identity` (dlib face
 descriptor distance), :mod:`.fid` (FID/KID), :mod:`.image_metrics` (L1/PSNR/SSIM), :mod:`.age_regressor`
-(our own trainable age estimator), :mod:`.runner` (``evaluate_model``), :mod:`.report` (``write_report``,
-``report_html``). The names below are imported lazily, so ``import ageshift.evaluation`` stays cheap.
+(our own trainable age estimator), :mod:`.runner` (``evaluate_model``: chooses by the model's
+``ConditionSpec``), :mod:`.conditional` (target vs achieved age and attributes of conditional models, and
+the identity judges), :mod:`.report` (``write_report``, ``report_html``). The names below are imported
+lazily, so ``import ageshift.evaluation`` stays cheap.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ from typing import Any
 
 _LAZY = {
     "evaluate_model": "runner",
+    "evaluate_conditional": "conditional",
+    "load_labelled_split": "conditional",
+    "default_target_ages": "conditional",
+    "identity_judge": "conditional",
+    "attribute_judge": "conditional",
     "write_report": "report",
     "report_html": "report",
     "PackagedAgeEstimator": "age",

@@ -1,9 +1,12 @@
-"""``evaluate_model``: translate the held-out split both ways and answer the three questions with numbers.
+"""``evaluate_model``: translate the held-out split and answer the three questions with numbers.
 
-Is it older (age estimator before/after, share inside the target age range)? Is it the same person (dlib
-descriptor distance)? Does it look real (FID/KID against real target-domain images)? Plus the A→B→A
-cycle reconstruction error and per-group results where ``manifest.csv`` has labels. Each section fails
-alone: a missing optional package turns it into ``{"skipped": "<how to install>"}``.
+What is evaluated follows the model's :class:`~ageshift.models.conditions.ConditionSpec`, never its family
+name. Two-domain models (directions): each direction's held-out domain is translated, and the report asks
+is it older (age estimator before/after, share inside the target age range), is it the same person
+(identity distance), does it look real (FID/KID against real target-domain images), plus the A→B→A cycle
+reconstruction error and per-group results where ``manifest.csv`` has labels. Conditional models (a target
+age and/or attributes): see :mod:`ageshift.evaluation.conditional`. Each section fails alone: a missing
+optional package turns it into ``{"skipped": "<how to install>"}``.
 """
 
 from __future__ import annotations
@@ -21,15 +24,15 @@ from ..errors import DataError, ImageLoadError, MissingDependencyError
 from ..image import tensor_to_uint8, uint8_to_tensor
 from ..io import list_images, load_image
 
-SECTIONS = ("age", "identity", "realism", "cycle")
+SECTIONS = ("age", "attributes", "identity", "realism", "cycle")
+#: The sections of the two-domain report ("attributes" applies to conditional models only).
+TWO_DOMAIN_SECTIONS = ("age", "identity", "realism", "cycle")
 GROUP_COLUMNS = ("gender", "race")
 #: direction → (source domain, target domain)
 DIRECTION_DOMAINS = {"older": ("A", "B"), "younger": ("B", "A")}
 OPPOSITE = {"older": "younger", "younger": "older"}
 #: PSNR of identical images is infinite; JSON has no infinity, so per-image values are capped here.
 PSNR_CAP_DB = 100.0
-#: Below this share of detected faces the identity metric is skipped on synthetic data.
-MIN_DETECTED_SHARE = 0.5
 
 
 @dataclass
@@ -55,11 +58,13 @@ class EvalImages:
     images: torch.Tensor
 
 
-def read_dataset_info(data_dir: str | Path) -> DatasetInfo:
+def read_dataset_info(data_dir: str | Path, labelled: bool = False) -> DatasetInfo:
     """Check the dataset layout and read ``dataset.json`` and ``manifest.csv`` when present.
 
     Args:
-        data_dir: a folder with ``testA/`` and ``testB/`` (see docs/ARCHITECTURE.md).
+        data_dir: a folder with ``testA/`` and ``testB/``, or (``labelled``) ``test/`` instead (see
+            docs/ARCHITECTURE.md).
+        labelled: accept the labelled layout (conditional models read ``test/`` or ``testA/ testB/``).
 
     Returns:
         A :class:`DatasetInfo`; ``labels`` maps ``"testA/x.png"`` to the manifest row.
@@ -68,7 +73,12 @@ def read_dataset_info(data_dir: str | Path) -> DatasetInfo:
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder does not exist")
     missing = [name for name in ("testA", "testB") if not (root / name).is_dir()]
-    if missing:
+    if labelled and missing and not (root / "test").is_dir():
+        raise DataError(
+            f"{root}: no test folder (nor testA and testB); a conditional model is evaluated on the "
+            "labelled held-out split (DATA/test with manifest.csv) written by 'ageshift prepare'"
+        )
+    if missing and not labelled:
         raise DataError(
             f"{root}: no {' or '.join(missing)} folder; evaluation reads the held-out split "
             "(DATA/testA, DATA/testB) written by 'ageshift prepare'"
@@ -170,26 +180,17 @@ def age_section(
 
 
 def identity_section(
-    inputs: list[np.ndarray], outputs: list[np.ndarray], synthetic: bool
+    inputs: torch.Tensor, outputs: torch.Tensor, synthetic: bool
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """dlib descriptor distance input ↔ output; skipped on synthetic faces the detector cannot find."""
-    from .identity import SAME_PERSON_THRESHOLD, identity_distances
+    """Identity distance input ↔ output: dlib's descriptor on real faces, the synthetic identity features
+    (skin, head shape, iris, background) on synthetic ones, where dlib's detector finds no face."""
+    from .conditional import identity_judge, identity_summary
 
-    distances, detected = identity_distances(inputs, outputs)
-    detected_share = float(np.mean(detected))
-    if synthetic and detected_share < MIN_DETECTED_SHARE:
-        note = (
-            f"dlib finds a face in only {detected_share:.0%} of these synthetic images, so its "
-            "descriptor distance would not measure identity"
-        )
-        return {"skipped": note}, {}
-    summary = {
-        "mean_distance": _mean(distances),
-        "median_distance": float(np.median(distances)),
-        "share_same_person": float(np.mean(distances < SAME_PERSON_THRESHOLD)),
-        "threshold": SAME_PERSON_THRESHOLD,
-        "face_detected_share": detected_share,
-    }
+    judge = identity_judge(synthetic)
+    reference, input_detected = judge.features(inputs)
+    features, output_detected = judge.features(outputs)
+    distances = judge.distances(reference, features)
+    summary = identity_summary(distances, input_detected & output_detected, judge)
     return summary, {"identity_distance": distances}
 
 
@@ -215,10 +216,9 @@ def group_section(
     labels: dict[str, dict[str, str]],
     per_image: dict[str, np.ndarray],
     age_range: tuple[float, float] | None,
+    identity_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Per-group means (UTKFace gender, race) of every per-image measurement that was taken."""
-    from .identity import SAME_PERSON_THRESHOLD
-
     groups: dict[str, Any] = {}
     for column in GROUP_COLUMNS:
         values = [labels.get(name, {}).get(column) or "" for name in files]
@@ -236,9 +236,9 @@ def group_section(
                 entry["share_in_target_after"] = float(
                     np.mean((after >= age_range[0]) & (after <= age_range[1]))
                 )
-            if "identity_distance" in per_image:
+            if "identity_distance" in per_image and identity_threshold is not None:
                 entry["share_same_person"] = float(
-                    np.mean(per_image["identity_distance"][mask] < SAME_PERSON_THRESHOLD)
+                    np.mean(per_image["identity_distance"][mask] < identity_threshold)
                 )
             groups[column][value] = entry
     return groups
@@ -317,7 +317,7 @@ def evaluate_direction(
         "age": lambda: age_section(
             estimator, input_crops, output_crops, to_crops(domains[target].images), age_range
         ),
-        "identity": lambda: identity_section(input_crops, output_crops, info.synthetic),
+        "identity": lambda: identity_section(inputs, outputs, info.synthetic),
         "realism": lambda: _realism(realism, outputs, domains, source, target),
         "cycle": lambda: (
             cycle_section(inputs, reconstructions)
@@ -326,9 +326,11 @@ def evaluate_direction(
         ),
     }
     for name in sections:
-        summary[name], measured = run_section(name, computations[name], notes)
-        per_image.update(measured)
-    summary["groups"] = group_section(domains[source].files, info.labels, per_image, age_range)
+        if name in computations:
+            summary[name], measured = run_section(name, computations[name], notes)
+            per_image.update(measured)
+    threshold = summary.get("identity", {}).get("threshold")
+    summary["groups"] = group_section(domains[source].files, info.labels, per_image, age_range, threshold)
     return DirectionResult(summary, per_image, domains[source].files, inputs, outputs, reconstructions)
 
 
@@ -360,27 +362,34 @@ def evaluate_model(
     device: str = "cpu",
     seed: int = 0,
     progress: bool = False,
+    target_ages: tuple[float, ...] | list[float] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a translator on a dataset's held-out split and write the report.
 
+    Two-domain models (``translator.conditions.directions``) are evaluated per direction on ``testA/`` and
+    ``testB/``; conditional models (a target age and/or attributes) on the labelled held-out faces, at each
+    target age and attribute value (:mod:`ageshift.evaluation.conditional`).
+
     Args:
         translator: an :class:`ageshift.models.translator.Translator` (``ageshift.load(MODEL)``).
-        data_dir: dataset folder with ``testA/``, ``testB/`` (and optionally ``manifest.csv``, ``dataset.json``).
+        data_dir: dataset folder with ``testA/``, ``testB/`` (conditional models: or ``test/``), and
+            optionally ``manifest.csv`` (required for conditional models) and ``dataset.json``.
         out_dir: report folder: ``metrics.json``, ``per_image.csv``, ``index.html``, ``grids/``, ``plots/``.
-        limit: at most this many images per domain.
+        limit: at most this many images per domain (conditional models: held-out faces in all).
         age_estimator: ``"auto"`` (the cue on synthetic data, else the packaged one), ``"packaged"``,
             ``"cue"``, a ``train-age-estimator`` folder, or an :class:`~ageshift.evaluation.age.AgeEstimator`.
         fid_weights: TorchScript FID feature network; ``None`` for the packaged TF-Inception.
-        sections: which of ``"age"``, ``"identity"``, ``"realism"``, ``"cycle"`` to measure.
+        sections: which of ``SECTIONS`` to measure (``"cycle"`` applies to two-domain models,
+            ``"attributes"`` to conditional ones).
         device: where the FID network runs.
         seed: seed for the image sample under ``limit`` and for the random grid.
         progress: show a progress bar.
+        target_ages: conditional models: the ages to translate to (default: the model's range in steps
+            of 10 years).
 
     Returns:
         The metrics dict also written to ``metrics.json``.
     """
-    from tqdm import tqdm
-
     from .report import write_report
 
     unknown = set(sections) - set(SECTIONS)
@@ -388,37 +397,79 @@ def evaluate_model(
         raise DataError(f"unknown evaluation sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     if limit is not None and limit < 1:
         raise DataError(f"limit must be at least 1, got {limit}")
-    info = read_dataset_info(data_dir)
-    size = int(info.description.get("image_size") or translator.image_size)
-    domains = {domain: load_domain(info, domain, size, limit, seed) for domain in ("A", "B")}
-    notes: list[str] = []
-    estimator = _resolve_estimator(age_estimator, info, notes) if "age" in sections else None
-    realism = _RealismCache(fid_weights, device)
-    results: dict[str, DirectionResult] = {}
-    directions = [d for d in DIRECTION_DOMAINS if d in translator.directions]
-    for direction in tqdm(directions, desc="evaluating", unit="direction", disable=not progress):
-        results[direction] = evaluate_direction(
-            translator, direction, info, domains, sections, estimator, realism, notes
+    conditional = translator.conditions.conditional
+    if target_ages is not None and not conditional:
+        raise DataError(
+            f"target ages apply to conditional models; this {translator.family} model accepts "
+            f"{translator.conditions.accepts()}"
         )
-    metrics = {
+    info = read_dataset_info(data_dir, labelled=conditional)
+    size = int(info.description.get("image_size") or translator.image_size)
+    notes: list[str] = []
+    judges_age = "age" in sections and (not conditional or translator.conditions.age is not None)
+    estimator = _resolve_estimator(age_estimator, info, notes) if judges_age else None
+    realism = _RealismCache(fid_weights, device)
+    metrics: dict[str, Any] = {
         "format": "ageshift-evaluation",
         "model": {
             "family": translator.family,
             "image_size": translator.image_size,
             "domains": translator.metadata.get("domains"),
+            "conditions": translator.conditions.to_json(),
         },
         "data": str(info.root),
         "dataset": info.description.get("name"),
         "image_size": size,
         "limit": limit,
         "age_estimator": getattr(estimator, "name", None),
-        "sections": list(sections),
-        "directions": {name: result.summary for name, result in results.items()},
         "notes": notes,
         "skipped_files": info.skipped_files,
     }
+    if conditional:
+        from .conditional import CONDITIONAL_SECTIONS, evaluate_conditional, load_labelled_split
+
+        split = load_labelled_split(info, size, list(translator.conditions.attributes), limit, seed)
+        chosen = tuple(name for name in CONDITIONAL_SECTIONS if name in sections)
+        result = evaluate_conditional(
+            translator, info, split, chosen, estimator, realism, notes, target_ages, seed, progress
+        )
+        metrics |= {"sections": list(chosen), "directions": {}, "conditional": result.summary}
+        write_report(metrics, out_dir, conditional=result)
+        return metrics
+    chosen = tuple(name for name in TWO_DOMAIN_SECTIONS if name in sections)
+    results = _evaluate_directions(
+        translator, info, size, limit, seed, chosen, estimator, realism, notes, progress
+    )
+    metrics |= {
+        "sections": list(chosen),
+        "directions": {name: result.summary for name, result in results.items()},
+    }
     write_report(metrics, out_dir, results, seed=seed)
     return metrics
+
+
+def _evaluate_directions(
+    translator: Any,
+    info: DatasetInfo,
+    size: int,
+    limit: int | None,
+    seed: int,
+    sections: tuple[str, ...],
+    estimator: Any,
+    realism: _RealismCache,
+    notes: list[str],
+    progress: bool,
+) -> dict[str, DirectionResult]:
+    from tqdm import tqdm
+
+    domains = {domain: load_domain(info, domain, size, limit, seed) for domain in ("A", "B")}
+    directions = [d for d in DIRECTION_DOMAINS if d in translator.directions]
+    return {
+        direction: evaluate_direction(
+            translator, direction, info, domains, sections, estimator, realism, notes
+        )
+        for direction in tqdm(directions, desc="evaluating", unit="direction", disable=not progress)
+    }
 
 
 def _resolve_estimator(spec: Any, info: DatasetInfo, notes: list[str]) -> Any:
