@@ -1,5 +1,10 @@
-"""The main job on an embedded default: synthetic faces → train the `fast` CycleGAN → export → translate
-the held-out faces both ways → an HTML page with the sample grids and the measured age-cue shift."""
+"""The main job on an embedded default: synthetic faces of every age → train the `fast` conditional model →
+export → sweep the held-out faces from 20 to 80 with the measured age under each image → an HTML page.
+
+The faces are procedural (``ageshift.data.synthetic``): their age shows as greying hair and wrinkle lines and
+their hair colour, beard and glasses are drawn attributes, all measurable from pixels, so the page can say
+how close each face got to the requested age and colour. No real face is involved: see README.
+"""
 
 from __future__ import annotations
 
@@ -11,43 +16,33 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+from .io import atomic_write
 
-from .errors import DataError
-from .image import make_grid, pil_to_tensor, tensor_to_pil
-from .io import atomic_write, list_images, load_image, save_image
-
-#: Faces per direction shown in the page's translation grid.
-GRID_COLUMNS = 8
 #: metrics.csv columns that are not loss terms (everything else is charted).
 NOT_LOSSES = frozenset({"step", "lr", "images_per_second", "steps_per_second", "size"})
-#: Held-out faces per domain in the demo's evaluation report.
-EVALUATION_LIMIT = 32
-
-
-@dataclass
-class DemoDirection:
-    """How one direction moved the measured age cue on the held-out faces (apparent ages in years)."""
-
-    direction: str
-    count: int
-    cue_before: float
-    cue_after: float
-    moved_right_way: float
-    grid: str
+#: Held-out faces in the demo's evaluation (each is translated to every target age and attribute value).
+EVALUATION_LIMIT = 48
+#: Target ages of the sweep.
+SWEEP_AGES = (20, 30, 40, 50, 60, 70, 80)
+#: Attributes the demo's model is conditioned on (besides age); the others vary but are left alone.
+DEMO_ATTRIBUTES = ("hair",)
 
 
 @dataclass
 class DemoResult:
-    """What the demo wrote and measured."""
+    """What the demo wrote and measured (ages in years, as the synthetic age cue reads them)."""
 
     out_dir: Path
     run_dir: Path
     model_dir: Path
     page: Path
     seconds: float
-    directions: list[DemoDirection] = field(default_factory=list)
+    train_seconds: float
+    by_target: list[dict[str, Any]] = field(default_factory=list)
+    age_mae: float | None = None
+    unchanged_age_mae: float | None = None
+    attribute_accuracy: dict[str, float | None] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
     report: Path | None = None
 
 
@@ -58,49 +53,61 @@ def run_demo(
     seed: int = 0,
     quiet: bool = False,
     evaluate: bool = True,
+    attributes: tuple[str, ...] = DEMO_ATTRIBUTES,
 ) -> DemoResult:
     """Run the whole demo and write ``out_dir/index.html``.
 
     Args:
-        out_dir: output folder (data, runs, model, translated images, page); an earlier demo there is replaced.
-        count: number of synthetic faces (both domains together).
-        steps: training steps (default: the `fast` preset's).
+        out_dir: output folder (data, runs, model, report, page); an earlier demo there is replaced.
+        count: number of synthetic faces.
+        steps: training steps (default: the conditional `fast` preset's).
         seed: seed for the data and the training.
         quiet: no progress bars.
-        evaluate: also write the evaluation report (``ageshift evaluate``) when its extras are installed.
+        evaluate: also measure realism (FID/KID with the packaged Inception; slow on a CPU).
+        attributes: the attributes the model is conditioned on, besides age.
 
     Returns:
-        A :class:`DemoResult` with the measured cue shift per direction.
+        A :class:`DemoResult` with the measured age error per target age and the attribute accuracies.
     """
     from .data.synthetic import make_synthetic_dataset
+    from .evaluation import evaluate_model
+    from .models.translator import load
     from .training import export_run, train, train_config
 
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data_dir = out / "data"
-    _say(quiet, f"1/4 rendering {count} synthetic faces into {data_dir}")
-    make_synthetic_dataset(data_dir, count=count, seed=seed, overwrite=True, progress=not quiet)
-    overrides: dict[str, Any] = {"seed": seed}
+    _say(quiet, f"1/4 rendering {count} synthetic faces aged 15-80 into {data_dir}")
+    make_synthetic_dataset(data_dir, count=count, seed=seed, overwrite=True, progress=not quiet, all_ages=True)
+    overrides: dict[str, Any] = {"seed": seed, "model": {"use_attributes": list(attributes)}}
     if steps is not None:
-        overrides["stages"] = [asdict(train_config("fast").stages[0]) | {"steps": steps}]
-    config = train_config("fast", overrides=overrides)
-    _say(quiet, f"2/4 training the fast CycleGAN for {config.total_steps} steps on {config.device}")
-    runs_dir = out / "runs"
-    run_dir = train(config, data_dir, runs_dir, name="demo", quiet=quiet)
+        stage = train_config("fast", family="stargan").stages[0]
+        overrides["stages"] = [asdict(stage) | {"steps": steps}]
+    config = train_config("fast", family="stargan", overrides=overrides)
+    _say(quiet, f"2/4 training the fast conditional model for {config.total_steps} steps on {config.device}")
+    train_started = time.perf_counter()
+    run_dir = train(config, data_dir, out / "runs", name="demo", quiet=quiet)
+    train_seconds = time.perf_counter() - train_started
     model_dir = out / "model"
-    _say(quiet, f"3/4 exporting to {model_dir} and translating the held-out faces")
-    translator = export_run(run_dir, model_dir)
-    results = [
-        _translate_and_measure(translator, data_dir / "testA", out / "translated" / "older", "older"),
-        _translate_and_measure(translator, data_dir / "testB", out / "translated" / "younger", "younger"),
-    ]
-    report = None
-    if evaluate:
-        report = _try_evaluation(model_dir, data_dir, out / "report", quiet)
+    _say(quiet, f"3/4 exporting to {model_dir}; sweeping held-out faces over ages {SWEEP_AGES[0]}-{SWEEP_AGES[-1]}")
+    export_run(run_dir, model_dir)
+    sections = ("age", "attributes", "identity") + (("realism",) if evaluate else ())
+    metrics = evaluate_model(
+        load(model_dir), data_dir, out / "report", limit=EVALUATION_LIMIT, sections=sections,
+        seed=seed, progress=not quiet, target_ages=list(SWEEP_AGES),
+    )  # fmt: skip
+    conditional = metrics.get("conditional", {})
+    age = conditional.get("age", {})
     result = DemoResult(
-        out, run_dir, model_dir, out / "index.html", time.perf_counter() - started, results, report
-    )
+        out, run_dir, model_dir, out / "index.html", time.perf_counter() - started, train_seconds,
+        by_target=age.get("by_target", []), age_mae=age.get("mae"), unchanged_age_mae=age.get("unchanged_mae"),
+        attribute_accuracy={
+            name: entry.get("accuracy")
+            for name, entry in conditional.get("attributes", {}).get("by_attribute", {}).items()
+        },
+        identity=conditional.get("identity", {}), report=out / "report" / "index.html",
+    )  # fmt: skip
     _say(quiet, f"4/4 writing {result.page}")
     write_demo_page(result)
     with atomic_write(out / "demo.json", "w") as stream:
@@ -113,45 +120,6 @@ def _say(quiet: bool, message: str) -> None:
         from rich.console import Console
 
         Console(stderr=True).print(f"[bold cyan]demo[/] {message}", highlight=False)
-
-
-def _translate_and_measure(translator: Any, source: Path, target: Path, direction: str) -> DemoDirection:
-    """Translate every image of ``source`` into ``target`` and measure the cue before and after."""
-    from .data.synthetic import measure_age_cue
-
-    paths = list_images(source)
-    if not paths:
-        raise DataError(f"{source}: no held-out images to translate")
-    inputs = torch.stack([pil_to_tensor(load_image(path)) for path in paths])
-    outputs = translator.translate_batch(inputs, direction=direction)
-    for path, image in zip(paths, outputs, strict=True):
-        save_image(tensor_to_pil(image), target / f"{path.stem}.png")
-    before, after = measure_age_cue(inputs), measure_age_cue(outputs)
-    sign = 1.0 if direction == "older" else -1.0
-    moved = float(np.mean(sign * (after - before) > 0))
-    grid_path = target.parent / f"grid-{direction}.png"
-    columns = min(GRID_COLUMNS, len(paths))
-    save_image(tensor_to_pil(make_grid([inputs[:columns], outputs[:columns]])), grid_path)
-    return DemoDirection(
-        direction, len(paths), float(before.mean()), float(after.mean()), moved, str(grid_path)
-    )
-
-
-def _try_evaluation(model_dir: Path, data_dir: Path, report_dir: Path, quiet: bool) -> Path | None:
-    """Write the full evaluation report when the evaluation module and its extras are available."""
-    try:
-        from .evaluation import evaluate_model
-        from .models.translator import load
-    except ImportError:
-        return None
-    try:
-        # A sample keeps the FID network (about 0.3 s per image on 2 cores) within the demo's time budget.
-        evaluate_model(load(model_dir), data_dir, report_dir, limit=EVALUATION_LIMIT, progress=not quiet)
-    except Exception as error:  # the report is a bonus: the demo's own page must still be written
-        _say(quiet, f"evaluation report skipped: {error}")
-        return None
-    page = report_dir / "index.html"
-    return page if page.exists() else None
 
 
 def _read_losses(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -211,35 +179,57 @@ def write_demo_page(result: DemoResult) -> Path:
     def rel(path: Path | str) -> str:
         return html.escape(Path(path).resolve().relative_to(out.resolve()).as_posix())
 
+    def number(value: Any, digits: int = 1) -> str:
+        return "–" if value is None else f"{value:.{digits}f}"
+
     rows = "".join(
-        f"<tr><td>{d.direction}</td><td>{d.count}</td><td>{d.cue_before:.1f}</td><td>{d.cue_after:.1f}</td>"
-        f"<td>{d.cue_after - d.cue_before:+.1f}</td><td>{d.moved_right_way:.0%}</td></tr>"
-        for d in result.directions
+        f"<tr><td>{entry['target_age']:g}</td><td>{number(entry['mean_achieved_age'])}</td>"
+        f"<td>{number(entry['mae'])}</td><td>{number(entry['unchanged_mae'])}</td></tr>"
+        for entry in result.by_target
     )
-    grids = "".join(
-        f"<h3>{d.direction}: held-out inputs (top) and outputs (bottom)</h3><img src='{rel(d.grid)}'>"
-        for d in result.directions
+    accuracy = "".join(
+        f"<li>{html.escape(name)}: {number(None if value is None else 100 * value, 0)} % of outputs show the "
+        "requested value</li>"
+        for name, value in result.attribute_accuracy.items()
     )
+    identity = result.identity
+    identity_line = (
+        f"<p>Identity: mean identity-feature distance {number(identity.get('mean_distance'), 3)}, "
+        f"{number(100 * identity['share_same_person'], 0)} % of outputs within the tolerance.</p>"
+        if identity.get("share_same_person") is not None
+        else ""
+    )
+    report_dir = result.report.parent if result.report else out / "report"
+    grids = [report_dir / "grids" / "time_machine.png", *sorted((report_dir / "grids").glob("attribute_*.png"))]
+    grid_html = "".join(f"<p><img src='{rel(p)}' alt='{html.escape(p.stem)}'></p>" for p in grids if p.exists())
+    plot = report_dir / "plots" / "age_target_vs_achieved.png"
+    plot_html = f"<p><img src='{rel(plot)}' alt='target vs achieved age'></p>" if plot.exists() else ""
     samples = sorted((result.run_dir / "samples").glob("*.png"))
     sample_html = "".join(
-        f"<figure><img src='{rel(p)}'><figcaption>{p.stem}</figcaption></figure>" for p in samples[-3:]
+        f"<figure><img src='{rel(p)}'><figcaption>{p.stem}</figcaption></figure>" for p in samples[-2:]
     )
     report = f"<p><a href='{rel(result.report)}'>Full evaluation report</a></p>" if result.report else ""
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ageshift demo</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}img{{image-rendering:pixelated;max-width:100%}}
+td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}img{{max-width:100%}}
 figure{{display:inline-block;margin:0 1em 1em 0}}.legend span{{margin-right:1em}}</style></head><body>
-<h1>ageshift demo</h1>
-<p>A CycleGAN (<code>fast</code> preset) trained for {html.escape(str(_steps(result)))} steps on synthetic faces whose
-age shows as greying hair and wrinkle lines, in {result.seconds / 60:.1f} minutes. The cue is measured from
-the pixels by <code>ageshift.data.synthetic.measure_age_cue</code> as an apparent age in years.</p>
-<h2>Measured age cue on held-out faces</h2>
-<table><tr><th>direction</th><th>faces</th><th>before</th><th>after</th><th>shift</th><th>moved the right way</th></tr>
+<h1>ageshift demo: one model, any target age</h1>
+<p>A conditional (StarGAN-style, <code>fast</code> preset) model trained for {html.escape(str(_steps(result)))} steps
+({result.train_seconds / 60:.1f} min; {result.seconds / 60:.1f} min in all) on procedural faces aged 15-80 whose age shows
+as greying hair and wrinkle lines. Each held-out face is asked for every age from {SWEEP_AGES[0]} to {SWEEP_AGES[-1]};
+the age under each image is read back from the pixels by <code>ageshift.data.measure_age_cue</code>. These are
+synthetic faces: no model trained here works on real photos (that needs an age-labelled face set such as
+UTKFace, which must be downloaded by you; see the README).</p>
+<h2>Requested vs measured age on held-out faces</h2>
+<table><tr><th>target age</th><th>mean measured age</th><th>mean abs. error</th><th>error if unchanged</th></tr>
 {rows}</table>
+<p>Overall mean absolute error {number(result.age_mae)} years (a model that changed nothing: {number(result.unchanged_age_mae)}).</p>
+<ul>{accuracy}</ul>
+{identity_line}
 {report}
-<h2>Translations</h2>{grids}
-<h2>Training samples (rows: young → older → back; old → younger → back)</h2>{sample_html}
+<h2>The time machine (rows: held-out faces; columns: the input, then each target age)</h2>{grid_html}{plot_html}
+<h2>Training samples (input, then five ages across the range, then each hair colour)</h2>{sample_html}
 <h2>Losses</h2>{loss_chart_svg(_read_losses(result.run_dir))}
 <p>Run folder: <code>{html.escape(str(result.run_dir))}</code>; model: <code>{html.escape(str(result.model_dir))}</code></p>
 </body></html>

@@ -133,7 +133,7 @@ def write_pretrained(directory: str | Path, pretrained: Pretrained) -> Path:
     try:
         # Serialised before anything is written: a value JSON cannot hold must not leave new weights
         # beside the config of the model this folder held before.
-        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
+        text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise AgeshiftError(f"{directory}: the model's config cannot be saved as JSON ({error})") from None
     directory.mkdir(parents=True, exist_ok=True)

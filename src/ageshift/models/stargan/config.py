@@ -65,6 +65,9 @@ class StarGANConfig:
     classification_weight: float = 1.0
     #: weight of the auxiliary age regression loss (L1 on the normalised age).
     age_weight: float = 1.0
+    #: extra factor on the auxiliary losses of the generator's fakes: with a residual generator, doing nothing
+    #: already satisfies reconstruction and realism, so only these terms ask for the edit.
+    generator_auxiliary_weight: float = 1.0
     #: ``|G(x, c_source) - x|`` weight: translating to the face's own condition should change nothing.
     identity_weight: float = 0.0
     #: extra generator loss: the packaged differentiable age estimator's age of the fake vs the target age (years
@@ -93,7 +96,7 @@ class StarGANConfig:
                 raise ConfigError(f"model.attributes.{name} needs at least two distinct values, got {values}")
         for name in (
             "gradient_penalty_weight", "reconstruction_weight", "classification_weight", "age_weight",
-            "identity_weight", "age_guidance_weight", "init_gain",
+            "identity_weight", "age_guidance_weight", "init_gain", "generator_auxiliary_weight",
         ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name} must be >= 0, got {getattr(self, name)}")

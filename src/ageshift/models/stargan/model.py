@@ -1,12 +1,13 @@
 """The conditional (StarGAN-style) training model: ``G(x, c)``, a discriminator with auxiliary heads, two phases.
 
 A step is
-1. the discriminator phase: target conditions are drawn from the training data's own label distribution;
-   real images are judged real and their labels regressed/classified by the auxiliary heads, ``G(x, c')`` is
-   judged fake (WGAN-GP: plus the gradient penalty; LSGAN as an option);
-2. every ``critic_steps`` steps, the generator phase: ``G(x, c')`` should look real and be classified as ``c'``
-   by the auxiliary heads, and ``G(G(x, c'), c) ≈ x`` (reconstruction, Choi et al. 2018 eq. 4), optionally
-   ``G(x, c) ≈ x`` (identity) and an age-guidance term from the packaged differentiable age estimator.
+1. every ``critic_steps`` steps, the generator phase: target conditions ``c'`` are drawn from the training
+   data's own label distribution; ``G(x, c')`` should look real and be classified as ``c'`` by the auxiliary
+   heads, and ``G(G(x, c'), c) ≈ x`` (reconstruction, Choi et al. 2018 eq. 4), optionally ``G(x, c) ≈ x``
+   (identity) and an age-guidance term from the packaged differentiable age estimator;
+2. the discriminator phase: real images are judged real and their labels regressed/classified by the
+   auxiliary heads, ``G(x, c')`` is judged fake (WGAN-GP: plus the gradient penalty; LSGAN as an option).
+   When the generator phase ran in this step its fakes are reused (one generator pass fewer per step).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from .networks import ConditionalDiscriminator, ConditionalGenerator
 
 @dataclass(frozen=True)
 class ConditionLayout:
-    """How labels become the condition vector ``c``: ``[normalised age] + one-hot(attribute) per attribute``.
+    """How labels become the condition vector ``c``: ``[normalised age] + one-hot(attribute)`` per attribute,
+    attributes in name order.
 
     Ages are mapped linearly from ``age_range`` to ``[-1, 1]``; attribute ids index ``attributes[name]``.
     """
@@ -40,7 +42,10 @@ class ConditionLayout:
     @classmethod
     def from_config(cls, config: StarGANConfig) -> ConditionLayout:
         age = (float(config.age_range[0]), float(config.age_range[1])) if config.age_range else None
-        return cls(age, {name: tuple(values) for name, values in config.attributes.items()})
+        # Attribute blocks in name order: a config that went through JSON or YAML may list them in another
+        # order, and the layout must not depend on that.
+        names = sorted(config.attributes)
+        return cls(age, {name: tuple(config.attributes[name]) for name in names})
 
     @property
     def dim(self) -> int:
@@ -103,7 +108,10 @@ class StarGAN(TrainingModel):
         self.layout = ConditionLayout.from_config(config)
         self.generator = ConditionalGenerator(config.generator, self.layout.dim)
         self.discriminator = ConditionalDiscriminator(config.discriminator, self.layout.dim)
-        init_weights(self, config.init_gain)
+        # N(0, 0.02) suits the instance-normalised generator; the norm-free discriminator keeps PyTorch's
+        # fan-in scaled default, under which its signal (and its age regression) survives all its layers.
+        init_weights(self.generator, config.init_gain)
+        self.generator.reset_residual_head()
         self._age_judge: nn.Module | None = None
 
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -114,16 +122,16 @@ class StarGAN(TrainingModel):
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("discriminator", "discriminator"),
             Phase("generator", "generator", self.config.critic_steps),
+            Phase("discriminator", "discriminator"),
         ]
 
     def run_phase(
         self, phase: Phase, batch: Batch, carry: dict[str, Any], context: StepContext
     ) -> PhaseOutput:
         if phase.name == "discriminator":
-            return self._discriminator_phase(batch, context)
-        return self._generator_phase(batch, carry, context)
+            return self._discriminator_phase(batch, carry, context)
+        return self._generator_phase(batch, context)
 
     def _targets(self, batch_size: int, context: StepContext) -> Batch:
         if context.sample_targets is None:
@@ -149,12 +157,15 @@ class StarGAN(TrainingModel):
             )
         return terms
 
-    def _discriminator_phase(self, batch: Batch, context: StepContext) -> PhaseOutput:
+    def _discriminator_phase(self, batch: Batch, carry: dict[str, Any], context: StepContext) -> PhaseOutput:
         config, real = self.config, batch["images"]
-        targets = self._targets(real.shape[0], context)
-        target_condition = self.layout.encode(targets, real.shape[0], real.device)
-        with torch.no_grad(), context.autocast():
-            fake = self.generator(real, target_condition)
+        if "fake" in carry:
+            fake = carry["fake"]
+        else:
+            targets = self._targets(real.shape[0], context)
+            target_condition = self.layout.encode(targets, real.shape[0], real.device)
+            with torch.no_grad(), context.autocast():
+                fake = self.generator(real, target_condition)
         with context.autocast():
             real_patch, real_aux = self.discriminator(real)
             fake_patch, _ = self.discriminator(fake.detach())
@@ -170,7 +181,7 @@ class StarGAN(TrainingModel):
             terms[f"d_{name}"] = weight * value
         total = torch.stack(list(terms.values())).sum()
         detached = {name: value.detach() for name, value in terms.items()} | {"d_total": total.detach()}
-        return PhaseOutput(total, detached, {"targets": targets, "target_condition": target_condition})
+        return PhaseOutput(total, detached)
 
     def _source_condition(self, batch: Batch) -> torch.Tensor:
         """The real images' own condition; unknown labels are filled with the discriminator's reading."""
@@ -195,13 +206,10 @@ class StarGAN(TrainingModel):
                     )
         return self.layout.encode(labels, real.shape[0], real.device)
 
-    def _generator_phase(self, batch: Batch, carry: dict[str, Any], context: StepContext) -> PhaseOutput:
+    def _generator_phase(self, batch: Batch, context: StepContext) -> PhaseOutput:
         config, real = self.config, batch["images"]
-        if "targets" in carry:
-            targets, target_condition = carry["targets"], carry["target_condition"]
-        else:
-            targets = self._targets(real.shape[0], context)
-            target_condition = self.layout.encode(targets, real.shape[0], real.device)
+        targets = self._targets(real.shape[0], context)
+        target_condition = self.layout.encode(targets, real.shape[0], real.device)
         source_condition = self._source_condition(batch)
         with context.autocast():
             fake = self.generator(real, target_condition)
@@ -214,7 +222,7 @@ class StarGAN(TrainingModel):
             }
             for name, value in self._auxiliary_losses(fake_aux, targets).items():
                 weight = config.age_weight if name == "age" else config.classification_weight
-                terms[f"g_{name}"] = weight * value
+                terms[f"g_{name}"] = config.generator_auxiliary_weight * weight * value
             if config.identity_weight > 0:
                 same = self.generator(real, source_condition)
                 terms["g_identity"] = config.identity_weight * (same.float() - real.float()).abs().mean()
@@ -225,7 +233,7 @@ class StarGAN(TrainingModel):
             )
         total = torch.stack([value.float() for value in terms.values()]).sum()
         detached = {name: value.detach() for name, value in terms.items()} | {"g_total": total.detach()}
-        return PhaseOutput(total, detached)
+        return PhaseOutput(total, detached, {"fake": fake.detach()})
 
     def _judge(self, device: torch.device) -> nn.Module:
         """The packaged differentiable age estimator, frozen, built on first use (not part of the weights)."""

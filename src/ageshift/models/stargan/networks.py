@@ -92,6 +92,16 @@ class ConditionalGenerator(nn.Module):
         head: list[nn.Module] = [make_pad(config.padding, 3), nn.Conv2d(width, 3, 7)]
         self.head = nn.Sequential(*head) if self.residual else nn.Sequential(*head, nn.Tanh())
 
+    def reset_residual_head(self) -> None:
+        """Zero the residual head: the untrained generator is then exactly the identity, and the change it
+        learns starts from nothing (called after the family's weight initialisation)."""
+        if self.residual:
+            last = self.head[-1]
+            assert isinstance(last, nn.Conv2d)
+            nn.init.zeros_(last.weight)
+            if last.bias is not None:
+                nn.init.zeros_(last.bias)
+
     def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         source = images
         if self.tiled and self.condition_dim:
