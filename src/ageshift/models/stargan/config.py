@@ -14,15 +14,19 @@ GAN_LOSSES = ("wgan-gp", "lsgan")
 class ConditionalGeneratorConfig:
     """``G(x, c)``: a ResNet generator that also reads the target condition ``c``.
 
-    ``conditioning``: ``"tile"`` concatenates ``c`` as constant input channels (StarGAN); ``"film"`` scales and
-    shifts every residual block's features by ``(1 + γ(c), β(c))`` (Perez et al. 2018).
+    ``conditioning``: ``"film"`` scales and shifts every residual block's features by ``(1 + γ(c), β(c))`` after
+    its instance norm (Perez et al. 2018); ``"tile"`` concatenates ``c`` as constant input channels (StarGAN).
+    FiLM is the default by measurement: the stem's instance norm removes a constant channel's contribution
+    except at the zero-padded borders, so tiled conditions reach the network only weakly (docs/conditional.md).
     """
 
     channels: int = 64
     num_res_blocks: int = 6
     num_downsamples: int = 2
-    conditioning: Literal["tile", "film", "both"] = "tile"
-    upsample: Literal["transpose", "resize"] = "transpose"
+    conditioning: Literal["tile", "film", "both"] = "film"
+    #: ``transpose``: strided transposed convolutions (StarGAN); ``resize``/``bilinear``: nearest/bilinear
+    #: upsampling then a 3×3 convolution (no checkerboard pattern).
+    upsample: Literal["transpose", "resize", "bilinear"] = "transpose"
     padding: Literal["reflect", "replicate", "zeros"] = "reflect"
     #: ``"residual"``: the head predicts a change added to the input (in tanh's pre-activation space);
     #: ``"image"``: the head draws the whole output (StarGAN). Residual keeps background and identity from
@@ -38,6 +42,8 @@ class ConditionalDiscriminatorConfig:
 
     channels: int = 64
     num_layers: int = 6
+    #: add the projection term ``⟨W c, φ(x)⟩`` to the real/fake logits (a conditional critic).
+    projection: bool = False
 
 
 @dataclass
@@ -68,6 +74,10 @@ class StarGANConfig:
     #: extra factor on the auxiliary losses of the generator's fakes: with a residual generator, doing nothing
     #: already satisfies reconstruction and realism, so only these terms ask for the edit.
     generator_auxiliary_weight: float = 1.0
+    #: weight of a penalty on the auxiliary head's input gradient on real images (see
+    #: ``model._input_gradient_penalty``): keeps the generator from fooling the age/attribute heads with
+    #: imperceptible perturbations.
+    auxiliary_penalty_weight: float = 0.0
     #: ``|G(x, c_source) - x|`` weight: translating to the face's own condition should change nothing.
     identity_weight: float = 0.0
     #: extra generator loss: the packaged differentiable age estimator's age of the fake vs the target age (years
@@ -96,7 +106,7 @@ class StarGANConfig:
                 raise ConfigError(f"model.attributes.{name} needs at least two distinct values, got {values}")
         for name in (
             "gradient_penalty_weight", "reconstruction_weight", "classification_weight", "age_weight",
-            "identity_weight", "age_guidance_weight", "init_gain", "generator_auxiliary_weight",
+            "identity_weight", "age_guidance_weight", "init_gain", "generator_auxiliary_weight", "auxiliary_penalty_weight",
         ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name} must be >= 0, got {getattr(self, name)}")

@@ -160,19 +160,32 @@ class StarGAN(TrainingModel):
     def _discriminator_phase(self, batch: Batch, carry: dict[str, Any], context: StepContext) -> PhaseOutput:
         config, real = self.config, batch["images"]
         if "fake" in carry:
-            fake = carry["fake"]
+            fake, target_condition = carry["fake"], carry["target_condition"]
         else:
             targets = self._targets(real.shape[0], context)
             target_condition = self.layout.encode(targets, real.shape[0], real.device)
             with torch.no_grad(), context.autocast():
                 fake = self.generator(real, target_condition)
+        source_condition = (
+            self._source_condition(batch) if self.discriminator.projection is not None else None
+        )
+        smooth = config.auxiliary_penalty_weight > 0
+        if smooth:
+            real = real.detach().requires_grad_(True)
         with context.autocast():
-            real_patch, real_aux = self.discriminator(real)
-            fake_patch, _ = self.discriminator(fake.detach())
+            real_patch, real_aux = self.discriminator(real, source_condition)
+            fake_patch, _ = self.discriminator(fake.detach(), target_condition)
         terms: dict[str, torch.Tensor] = {}
+        if smooth:
+            terms["d_aux_penalty"] = config.auxiliary_penalty_weight * _input_gradient_penalty(
+                real_aux, real, context.random
+            )
         if config.gan_loss == "wgan-gp":
             terms["d_adv"] = discriminator_loss("wgan", real_patch, fake_patch)
-            penalty = gradient_penalty(lambda x: self.discriminator(x)[0], real, fake, context.random)
+            # The same condition for the real and fake end of every mix: the critic's slope along the line.
+            penalty = gradient_penalty(
+                lambda x: self.discriminator(x, target_condition)[0], real, fake, context.random
+            )
             terms["d_gp"] = config.gradient_penalty_weight * penalty
         else:
             terms["d_adv"] = discriminator_loss("lsgan", real_patch, fake_patch)
@@ -213,7 +226,7 @@ class StarGAN(TrainingModel):
         source_condition = self._source_condition(batch)
         with context.autocast():
             fake = self.generator(real, target_condition)
-            fake_patch, fake_aux = self.discriminator(fake)
+            fake_patch, fake_aux = self.discriminator(fake, target_condition)
             reconstructed = self.generator(fake, source_condition)
             terms: dict[str, torch.Tensor] = {
                 "g_adv": generator_loss("hinge" if config.gan_loss == "wgan-gp" else "lsgan", fake_patch),
@@ -233,7 +246,7 @@ class StarGAN(TrainingModel):
             )
         total = torch.stack([value.float() for value in terms.values()]).sum()
         detached = {name: value.detach() for name, value in terms.items()} | {"g_total": total.detach()}
-        return PhaseOutput(total, detached, {"fake": fake.detach()})
+        return PhaseOutput(total, detached, {"fake": fake.detach(), "target_condition": target_condition})
 
     def _judge(self, device: torch.device) -> nn.Module:
         """The packaged differentiable age estimator, frozen, built on first use (not part of the weights)."""
@@ -267,3 +280,19 @@ class StarGAN(TrainingModel):
                 columns.append(self.generator(real, self.layout.encode(labels, count, real.device)))
         rows = [torch.stack([column[i] for column in columns]) for i in range(count)]
         return make_grid([row.float().cpu() for row in rows])
+
+
+def _input_gradient_penalty(
+    outputs: torch.Tensor, inputs: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """``E ||∇_x (v · f(x))||²`` for a random direction ``v`` per image: a one-sample estimate of the squared
+    Frobenius norm of the auxiliary head's input Jacobian (Hutchinson's trick).
+
+    Why: the generator learns to reach a target age through the auxiliary head's gradients. Without this,
+    a residual generator finds small perturbations that move the head's reading (an adversarial example)
+    instead of greying hair and drawing lines; a head whose reading cannot change much under a small
+    change of the pixels leaves the generator only the real edit.
+    """
+    directions = torch.randn(outputs.shape, generator=generator).to(outputs.device, outputs.dtype)
+    (gradients,) = torch.autograd.grad((outputs * directions).sum(), inputs, create_graph=True)
+    return gradients.float().flatten(1).square().sum(dim=1).mean()
