@@ -30,7 +30,7 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
         values = ()
     if len(values) != 4:
         raise AgeshiftError(f"--box {text!r}: expected four numbers x0,y0,x1,y1 in pixels")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def _collect_photos(inputs: list[Path]) -> list[Path]:
@@ -110,7 +110,8 @@ def age(
     label = translator.condition(**request).label()
     face_detector = None if whole_image or boxes else create_detector(detector)
     table = Table("photo", "faces", "output", title=f"ageshift age: {label}")
-    summary, used = [], set()
+    summary: list[dict[str, Any]] = []
+    used: set[Path] = set()
     failures: list[str] = []
     for path in track(files, description="aging photos", transient=True):
         try:
@@ -167,6 +168,9 @@ def age_sweep(
         None, "--strengths", help="Strengths instead of ages (any model), e.g. 0,0.25,0.5,0.75,1."
     ),
     direction: str | None = direction_option(),
+    target_age: float | None = typer.Option(
+        None, "--target-age", "-a", help="Conditional models: the age a --strengths sweep moves towards."
+    ),
     attribute: list[str] | None = attribute_option(),
     detector: str = typer.Option("mtcnn", "--detector", help="Face detector: mtcnn or dlib."),
     whole_image: bool = typer.Option(False, "--whole-image", help="Translate the whole picture (pets)."),
@@ -201,6 +205,7 @@ def age_sweep(
         parse_number_list(strengths, "--strengths") if strengths else None,
         direction,
         parse_attribute_options(attribute) or None,
+        target_age,
     )
     image = load_image(photo)
     judge = _age_judge(measure) if measure else None

@@ -7,6 +7,7 @@ captioned with its condition and, when a judge is given, the age it measures.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from ..models.translator import Translator
 
 STRIP_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".mp4")
+#: the most frames one sweep makes (each is a model run); a range that asks for more is refused.
+MAX_SWEEP_VALUES = 1000
 
 
 @dataclass
@@ -41,8 +44,13 @@ def parse_number_list(text: str, option: str) -> list[float]:
             span, step_text = text.split(":")
             start_text, stop_text = span.split("-", 1)
             start, stop, step = float(start_text), float(stop_text), float(step_text)
-            if step <= 0 or stop < start:
+            # math.isfinite also refuses NaN; without these checks "20-inf:10" would loop until memory runs out.
+            if not all(map(math.isfinite, (start, stop, step))) or step <= 0 or stop < start:
                 raise ValueError
+            if (stop - start) / step >= MAX_SWEEP_VALUES:
+                raise AgeshiftError(
+                    f"{option} {text!r}: more than {MAX_SWEEP_VALUES} values; use a larger step"
+                )
             values, value = [], start
             while value <= stop + 1e-9:
                 values.append(round(value, 6))
@@ -62,14 +70,19 @@ def sweep_requests(
     strengths: Sequence[float] | None = None,
     direction: str | None = None,
     attributes: dict[str, str] | None = None,
+    target_age: float | None = None,
 ) -> list[dict[str, Any]]:
     """The list of requests of a sweep: target ages for conditional models, strengths for any model.
+
+    ``target_age`` is the condition a strengths sweep moves towards (conditional models).
 
     Raises:
         ConditionError: a value the model does not accept (checked for every entry before any work).
     """
     if ages and strengths:
         raise AgeshiftError("sweep either --ages or --strengths, not both")
+    if ages and target_age is not None:
+        raise AgeshiftError("--target-age is for a --strengths sweep; --ages already gives the ages")
     if not ages and not strengths:
         if translator.conditions.age is None:
             raise AgeshiftError(
@@ -77,22 +90,31 @@ def sweep_requests(
                 "sweep --strengths 0,0.25,0.5,0.75,1 instead"
             )
         raise AgeshiftError("give --ages (e.g. 20,30,40,50,60,70,80) or --strengths")
-    requests = []
+    requests: list[dict[str, Any]] = []
     for age in ages or []:
         condition = translator.condition(direction, age, attributes, 1.0)
         requests.append({"direction": None, "target_age": condition.target_age, "attributes": attributes})
     for strength in strengths or []:
-        condition = translator.condition(direction, None, attributes, strength)
+        condition = translator.condition(direction, target_age, attributes, strength)
         requests.append(
-            {"direction": condition.direction, "attributes": attributes, "strength": condition.strength}
+            {
+                "direction": condition.direction,
+                "target_age": condition.target_age,
+                "attributes": attributes,
+                "strength": condition.strength,
+            }
         )
     return requests
 
 
 def _caption(request: dict[str, Any]) -> str:
+    """``"age 40"`` in an ages sweep; ``"older 0.50"`` or ``"age 70 0.50"`` in a strengths sweep."""
+    parts = [request["direction"]] if request.get("direction") else []
     if request.get("target_age") is not None:
-        return f"age {request['target_age']:g}"
-    return f"{request.get('direction') or ''} {request.get('strength', 1.0):.2f}".strip()
+        parts.append(f"age {request['target_age']:g}")
+    if "strength" in request:
+        parts.append(f"{request['strength']:.2f}")
+    return " ".join(parts)
 
 
 def _face_window(box: Sequence[float], width: int, height: int, margin: float) -> tuple[int, int, int, int]:
@@ -241,5 +263,11 @@ def write_sweep(frames: Sequence[SweepFrame], path: str | Path, seconds_per_fram
     arrays = [np.asarray(picture) for picture in pictures]
     if suffix == ".gif":
         return write_video(arrays, path, fps=1.0 / seconds_per_frame)
+    # H.264 in yuv420p needs even sides: pad odd ones with the caption band's white (imageio would rescale
+    # the frame and warn on stderr).
+    arrays = [
+        np.pad(array, ((0, array.shape[0] % 2), (0, array.shape[1] % 2), (0, 0)), constant_values=255)
+        for array in arrays
+    ]
     repeat = max(1, round(seconds_per_frame * 10))
     return write_video([array for array in arrays for _ in range(repeat)], path, fps=10.0)
