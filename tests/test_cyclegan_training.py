@@ -10,8 +10,8 @@ import torch
 import ageshift
 from ageshift.data import measure_age_cue
 from ageshift.data.synthetic import make_synthetic_dataset
-from ageshift.io import list_images, load_image
 from ageshift.image import pil_to_tensor
+from ageshift.io import list_images, load_image
 from ageshift.training import export_run, train, train_config
 
 

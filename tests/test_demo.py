@@ -18,7 +18,9 @@ STEPS = 600
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     torch.set_num_threads(2)
-    return run_demo(tmp_path_factory.mktemp("demo"), count=800, steps=STEPS, seed=0, quiet=True, evaluate=False)
+    return run_demo(
+        tmp_path_factory.mktemp("demo"), count=800, steps=STEPS, seed=0, quiet=True, evaluate=False
+    )
 
 
 @pytest.mark.slow

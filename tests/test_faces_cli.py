@@ -199,9 +199,9 @@ def test_age_with_an_exported_model_aligns_as_it_was_trained(tmp_path, capsys):
 
     network = ageshift.create_model("cyclegan", preset="fast")
     crop = {"template": "utkface", "size": 64, "padding": 0.1}
-    TwoDomainTranslator(network.generators(), "cyclegan", to_dict(network.config), 64, {"crop": crop}).save_pretrained(
-        tmp_path / "model"
-    )
+    TwoDomainTranslator(
+        network.generators(), "cyclegan", to_dict(network.config), 64, {"crop": crop}
+    ).save_pretrained(tmp_path / "model")
     photo = tmp_path / "astronaut.jpg"
     astronaut(256).save(photo)
     args = ["age", photo, "-m", tmp_path / "model", "-d", "younger", "--out", tmp_path / "out"]

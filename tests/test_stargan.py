@@ -56,7 +56,9 @@ def test_the_condition_reaches_the_output(conditioning):
     # Instance norm removes constant channels: a tiled condition must still change the output (it enters
     # through the zero-padded borders), and FiLM acts after every norm.
     torch.manual_seed(0)
-    config = ConditionalGeneratorConfig(channels=8, num_res_blocks=2, conditioning=conditioning, output="image")
+    config = ConditionalGeneratorConfig(
+        channels=8, num_res_blocks=2, conditioning=conditioning, output="image"
+    )
     generator = ConditionalGenerator(config, condition_dim=3).eval()
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     first = generator(images, torch.tensor([[1.0, 0.0, 0.0]] * 2))

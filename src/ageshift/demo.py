@@ -79,7 +79,9 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     data_dir = out / "data"
     _say(quiet, f"1/4 rendering {count} synthetic faces aged 15-80 into {data_dir}")
-    make_synthetic_dataset(data_dir, count=count, seed=seed, overwrite=True, progress=not quiet, all_ages=True)
+    make_synthetic_dataset(
+        data_dir, count=count, seed=seed, overwrite=True, progress=not quiet, all_ages=True
+    )
     overrides: dict[str, Any] = {"seed": seed, "model": {"use_attributes": list(attributes)}}
     if steps is not None:
         stage = train_config("fast", family="stargan").stages[0]
@@ -90,7 +92,10 @@ def run_demo(
     run_dir = train(config, data_dir, out / "runs", name="demo", quiet=quiet)
     train_seconds = time.perf_counter() - train_started
     model_dir = out / "model"
-    _say(quiet, f"3/4 exporting to {model_dir}; sweeping held-out faces over ages {SWEEP_AGES[0]}-{SWEEP_AGES[-1]}")
+    _say(
+        quiet,
+        f"3/4 exporting to {model_dir}; sweeping held-out faces over ages {SWEEP_AGES[0]}-{SWEEP_AGES[-1]}",
+    )
     export_run(run_dir, model_dir)
     sections = ("age", "attributes", "identity") + (("realism",) if evaluate else ())
     metrics = evaluate_model(
@@ -200,8 +205,13 @@ def write_demo_page(result: DemoResult) -> Path:
         else ""
     )
     report_dir = result.report.parent if result.report else out / "report"
-    grids = [report_dir / "grids" / "time_machine.png", *sorted((report_dir / "grids").glob("attribute_*.png"))]
-    grid_html = "".join(f"<p><img src='{rel(p)}' alt='{html.escape(p.stem)}'></p>" for p in grids if p.exists())
+    grids = [
+        report_dir / "grids" / "time_machine.png",
+        *sorted((report_dir / "grids").glob("attribute_*.png")),
+    ]
+    grid_html = "".join(
+        f"<p><img src='{rel(p)}' alt='{html.escape(p.stem)}'></p>" for p in grids if p.exists()
+    )
     plot = report_dir / "plots" / "age_target_vs_achieved.png"
     plot_html = f"<p><img src='{rel(plot)}' alt='target vs achieved age'></p>" if plot.exists() else ""
     samples = sorted((result.run_dir / "samples").glob("*.png"))

@@ -89,7 +89,6 @@ def translate_files(
     Returns:
         A :class:`TranslationSummary`.
     """
-    options = {"target_age": target_age, "attributes": attributes, "strength": strength}
     translator.condition(direction, target_age, attributes, strength)
     if batch_size < 1:
         raise AgeshiftError(f"batch_size must be >= 1, got {batch_size}")
@@ -103,7 +102,12 @@ def translate_files(
             except ImageLoadError as error:
                 summary.failed.append((source, str(error)))
         translated = translator.translate(
-            [image for image, _ in loaded], direction, batch_size=batch_size, **options
+            [image for image, _ in loaded],
+            direction,
+            batch_size=batch_size,
+            target_age=target_age,
+            attributes=attributes,
+            strength=strength,
         )
         for (_, target), image in zip(loaded, translated, strict=True):
             try:

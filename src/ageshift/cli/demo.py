@@ -13,12 +13,16 @@ from ._app import app
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder (data, run, model, report, page)."),
+    out: Path = typer.Option(
+        Path("demo-out"), "--out", help="Output folder (data, run, model, report, page)."
+    ),
     count: int = typer.Option(1200, help="Synthetic faces to render."),
     steps: int = typer.Option(None, help="Training steps (default: the conditional fast preset's)."),
     seed: int = typer.Option(0, help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
-    no_eval: bool = typer.Option(False, "--no-eval", help="Skip the realism (FID/KID) part of the evaluation."),
+    no_eval: bool = typer.Option(
+        False, "--no-eval", help="Skip the realism (FID/KID) part of the evaluation."
+    ),
 ) -> None:
     """Make synthetic faces of every age, train the fast conditional model on the CPU, sweep held-out faces
     from 20 to 80 with the measured age under each image, and write an HTML page."""

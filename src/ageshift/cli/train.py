@@ -81,7 +81,9 @@ def train_command(
 
     if (folder_a is None) != (folder_b is None):
         raise ConfigError("give both --folder-a and --folder-b (or --data)")
-    source = (folder_a, folder_b) if folder_a is not None else data
+    source: tuple[Path, Path] | Path | None = data
+    if folder_a is not None and folder_b is not None:
+        source = (folder_a, folder_b)
     resume_run = run if run is not None else (latest_run(out) if resume else None)
     if resume_run is None and source is None:
         raise ConfigError("--data DATA (or --folder-a and --folder-b) is required to start a run")

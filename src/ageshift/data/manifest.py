@@ -15,7 +15,7 @@ import io
 import json
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,7 +103,7 @@ def choose_test_items(count: int, test_fraction: float, rng: np.random.Generator
     return mask
 
 
-def prepare_output(out: str | Path, overwrite: bool = False, folders: Sequence[str] | None = None) -> Path:
+def prepare_output(out: str | Path, overwrite: bool = False, folders: Iterable[str] | None = None) -> Path:
     """Create the dataset folder, refusing to mix a new dataset into an existing one.
 
     Args:

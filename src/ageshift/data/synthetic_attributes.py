@@ -8,7 +8,7 @@ greys hair and lightens skin, the base colour of each hair attribute, and each a
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -136,7 +136,8 @@ def _shade_direction(hair: str) -> tuple[float, float, float]:
     greying = np.subtract(HAIR_GREY, HAIR_COLOURS[hair], dtype=np.float64)
     warm = np.array([1.0, 0.0, -1.0])
     warm -= greying * (warm @ greying) / (greying @ greying)
-    return tuple(float(value) for value in warm / np.linalg.norm(warm))
+    red, green, blue = (float(value) for value in warm / np.linalg.norm(warm))
+    return red, green, blue
 
 
 def hair_shade_direction(hair: str) -> np.ndarray:
@@ -188,7 +189,13 @@ def hair_rgb(
 ) -> tuple[int, int, int]:
     """The hair colour of one person at one age as drawn (see :func:`hair_colours`); RGB 0-255."""
     colour = hair_colours(hair, shade, amount, skin)
-    return tuple(int(v) for v in np.clip(np.round(colour), 0, 255))
+    return as_rgb(np.clip(np.round(colour), 0, 255))
+
+
+def as_rgb(values: Iterable[float]) -> tuple[int, int, int]:
+    """Three channel values as an ``(r, g, b)`` tuple of ints (each truncated by ``int``)."""
+    red, green, blue = (int(value) for value in values)
+    return red, green, blue
 
 
 def aged_skin(skin: Sequence[float], amount: np.ndarray | float) -> np.ndarray:

@@ -99,14 +99,14 @@ def as_measure_batch(
     else:
         if len(images) == 0:
             raise AgeshiftError(f"{what} needs at least one image, got an empty list")
-        arrays, sides = [], []
+        arrays, image_sides = [], []
         for image in images:
-            sides.append(min(image.size))
+            image_sides.append(min(image.size))
             if image.size != (MEASURE_SIZE, MEASURE_SIZE) or image.mode != "RGB":
                 image = tensor_to_pil(resize(pil_to_tensor(image)[None], MEASURE_SIZE)[0])
             arrays.append(np.asarray(image))
         pixels = np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float64) / 255.0
-        sides = np.asarray(sides)
+        sides = np.asarray(image_sides)
     if sides.min() < min_side:
         raise AgeshiftError(f"{what} needs images of at least {min_side} pixels a side, got {sides.min()}")
     return MeasureBatch(pixels, sides)
@@ -175,8 +175,8 @@ def hair_colour_coordinates(colours: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """
     grey = np.asarray(HAIR_GREY, np.float64) / 255.0
     greyings, residuals = [], []
-    for hair, base in HAIR_COLOURS.items():
-        base = np.asarray(base, np.float64) / 255.0
+    for hair, base_rgb in HAIR_COLOURS.items():
+        base = np.asarray(base_rgb, np.float64) / 255.0
         path = grey - base
         shade = hair_shade_direction(hair)
         offset = colours - base

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -23,6 +24,7 @@ from .synthetic_attributes import (
     FaceAttributes,
     age_amount,
     aged_skin,
+    as_rgb,
     hair_colours,
     hair_rgb,
 )
@@ -95,11 +97,12 @@ def random_identity(rng: np.random.Generator) -> FaceIdentity:
     """
 
     def pick(options: Sequence[tuple[int, int, int]], jitter: int) -> tuple[int, int, int]:
-        base = np.array(options[rng.integers(len(options))])
-        return tuple(int(v) for v in np.clip(base + rng.integers(-jitter, jitter + 1, 3), 0, 255))
+        base = np.array(options[int(rng.integers(len(options)))])
+        return as_rgb(np.clip(base + rng.integers(-jitter, jitter + 1, 3), 0, 255))
 
     skin = pick(SKIN_TONES, 10)
-    fields = dict(
+    # Drawn before the background, in this order: the same seed must keep giving the same person.
+    fields: dict[str, Any] = dict(
         head_width=float(rng.uniform(0.25, 0.30)),
         head_height=float(rng.uniform(0.32, 0.36)),
         eye_height=float(rng.uniform(-0.04, 0.0)),
@@ -120,9 +123,9 @@ def random_identity(rng: np.random.Generator) -> FaceIdentity:
             break
     return FaceIdentity(
         skin=skin,
-        background_top=tuple(int(v) for v in top),
-        background_bottom=tuple(int(v) for v in bottom),
-        clothes=tuple(int(v) for v in rng.integers(20, 230, 3)),
+        background_top=as_rgb(top),
+        background_bottom=as_rgb(bottom),
+        clothes=as_rgb(rng.integers(20, 230, 3)),
         shift_x=float(rng.uniform(-0.03, 0.03)),
         shift_y=float(rng.uniform(-0.01, 0.01)),
         tilt_degrees=float(rng.uniform(-6.0, 6.0)),
@@ -138,7 +141,7 @@ def natural_attributes(identity: FaceIdentity) -> FaceAttributes:
 
 
 def _mix(colour: Sequence[int], target: Sequence[int], amount: float) -> tuple[int, int, int]:
-    return tuple(int(round(c + (t - c) * amount)) for c, t in zip(colour, target, strict=True))
+    return as_rgb(round(c + (t - c) * amount) for c, t in zip(colour, target, strict=True))
 
 
 def _ellipse_points(cx: float, cy: float, rx: float, ry: float, count: int = 64) -> np.ndarray:

@@ -144,6 +144,9 @@ class TorchAgeEstimator(nn.Module):
     Weights are frozen; gradients flow to the input images.
     """
 
+    ages: torch.Tensor
+    means: torch.Tensor
+
     def __init__(self, onnx_path: str | Path | None = None) -> None:
         super().__init__()
         self.network = load_onnx_convnet(onnx_path or packaged_file("age-v1.onnx"))

@@ -22,6 +22,7 @@ user needs them.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -125,9 +126,13 @@ class IdentityJudge(Protocol):
     """Features of faces and a distance between them below ``threshold`` for the same person."""
 
     name: str
-    threshold: float
     #: whether ``features`` reports a face detector's hits (dlib) or always "found" (synthetic features).
     detects: bool
+
+    @property
+    def threshold(self) -> float:
+        """Distances below this are the same person."""
+        ...
 
     def features(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``(B, 3, H, W)`` in ``[-1, 1]`` → ``(features (B, D), detected (B,) bool)``."""
@@ -349,11 +354,12 @@ def _make_judges(
             judges.missing[name] = judge
             continue
         judges.attributes[name] = judge
-        reading = judges.guard(f"attributes.{name}")(lambda judge=judge: judge.read(split.images))
+        reading = judges.guard(f"attributes.{name}")(functools.partial(judge.read, split.images))
         if reading is not None:
             judges.input_attributes[name] = reading
-    if judges.identity is not None:
-        reference = judges.guard("identity")(lambda: judges.identity.features(split.images))
+    identity = judges.identity
+    if identity is not None:
+        reference = judges.guard("identity")(lambda: identity.features(split.images))
         if reference is not None:
             judges.reference, judges.reference_detected = reference
     if judges.age is not None:
@@ -383,7 +389,11 @@ def _run_condition(
     outputs = translator.translate_batch(split.images, **request)
     attribute = next(iter(request.get("attributes", {}).items()), None)
     target_age = request.get("target_age")
-    label = f"age {target_age:g}" if target_age is not None else f"{attribute[0]}={attribute[1]}"
+    if target_age is not None:
+        label = f"age {target_age:g}"
+    else:
+        assert attribute is not None, "every request sets a target age or an attribute"
+        label = f"{attribute[0]}={attribute[1]}"
     run = ConditionRun(label, target_age, attribute, outputs[torch.as_tensor(grid_index, dtype=torch.long)])
     if judges.age is not None and target_age is not None:
         ages = judges.guard("age")(lambda: predict_crop_ages(to_crops(outputs), judges.age))
@@ -393,13 +403,15 @@ def _run_condition(
         run.measured = judges.guard(f"attributes.{attribute[0]}")(
             lambda: judges.attributes[attribute[0]].read(outputs)
         )
-    if judges.identity is not None and judges.reference is not None:
-        identity = judges.guard("identity")(lambda: judges.identity.features(outputs))
+    judge = judges.identity
+    if judge is not None and judges.reference is not None:
+        identity = judges.guard("identity")(lambda: judge.features(outputs))
         if identity is not None:
-            run.distances = judges.identity.distances(judges.reference, identity[0])
+            run.distances = judge.distances(judges.reference, identity[0])
             run.identity_detected = judges.reference_detected & identity[1]
-    if judges.realism is not None and label in judges.realism_labels:
-        run.realism = judges.guard("realism")(lambda: _realism(judges.realism, outputs, split.images))
+    realism = judges.realism
+    if realism is not None and label in judges.realism_labels:
+        run.realism = judges.guard("realism")(lambda: _realism(realism, outputs, split.images))
     return run
 
 
@@ -510,11 +522,12 @@ def _summarise(
             if spec.attributes
             else {"skipped": "the model takes no attributes"}
         )
-    if "identity" in sections:
+    # The judges exist exactly when their sections are asked for (see ``_make_judges``).
+    if "identity" in sections and judges.identity is not None:
         summary["identity"] = _skipped(judges, "identity") or conditional_identity_summary(
             runs, judges.identity
         )
-    if "realism" in sections:
+    if "realism" in sections and judges.realism is not None:
         summary["realism"] = _skipped(judges, "realism") or realism_summary(
             runs, judges.realism, len(split.files)
         )
@@ -548,25 +561,30 @@ def age_summary(
     ``unchanged_mae`` is the MAE a model that returns its input would get (the judge's reading of the
     inputs against each target): a model has to beat it.
     """
-    measured = [run for run in runs if run.achieved_ages is not None]
-    targets = np.concatenate([np.full(len(run.achieved_ages), run.target_age) for run in measured])
-    achieved = np.concatenate([run.achieved_ages for run in measured])
+    # (target, achieved, detected) of the runs the age judge read; the last two are set together.
+    measured = [
+        (run.target_age, run.achieved_ages, run.age_detected)
+        for run in runs
+        if run.target_age is not None and run.achieved_ages is not None and run.age_detected is not None
+    ]
+    targets = np.concatenate([np.full(len(ages), target) for target, ages, _ in measured])
+    achieved = np.concatenate([ages for _, ages, _ in measured])
     reading = input_ages if input_ages is not None else np.zeros(0)
     by_target = [
         {
-            "target_age": run.target_age,
-            "mean_achieved_age": _mean(run.achieved_ages),
-            "std_achieved_age": float(np.std(run.achieved_ages)),
-            "mae": _mean(np.abs(run.achieved_ages - run.target_age)),
-            "unchanged_mae": _mean(np.abs(reading - run.target_age)),
+            "target_age": target,
+            "mean_achieved_age": _mean(ages),
+            "std_achieved_age": float(np.std(ages)),
+            "mae": _mean(np.abs(ages - target)),
+            "unchanged_mae": _mean(np.abs(reading - target)),
         }
-        for run in measured
+        for target, ages, _ in measured
     ]
     slope = float(np.polyfit(targets, achieved, 1)[0]) if len(set(targets)) > 1 else None
     summary: dict[str, Any] = {
         "estimator": estimator.name,
         "mae": _mean(np.abs(achieved - targets)),
-        "unchanged_mae": _mean(np.concatenate([np.abs(reading - run.target_age) for run in measured])),
+        "unchanged_mae": _mean(np.concatenate([np.abs(reading - target) for target, _, _ in measured])),
         "correlation": _correlation(targets, achieved),
         "slope": slope,
         "num_pairs": len(achieved),
@@ -574,7 +592,7 @@ def age_summary(
         "judge_on_inputs": _judge_on_input_ages(reading, true_ages),
     }
     if estimator.aligned:
-        summary["face_detected_share"] = _mean(np.concatenate([run.age_detected for run in measured]))
+        summary["face_detected_share"] = _mean(np.concatenate([detected for _, _, detected in measured]))
     return summary
 
 
@@ -637,33 +655,41 @@ def attributes_summary(
 
 
 def _judge_on_input_attribute(reading: np.ndarray, truth: list[str | None] | None) -> dict[str, Any]:
-    known = [index for index, value in enumerate(truth or []) if value is not None]
+    labels = truth or []
+    known = [index for index, value in enumerate(labels) if value is not None]
     if not known:
         return {"skipped": "the held-out faces have no labels of this attribute"}
-    correct = [reading[index] == truth[index] for index in known]
+    correct = [reading[index] == labels[index] for index in known]
     return {"count": len(known), "accuracy": float(np.mean(correct))}
 
 
 def conditional_identity_summary(runs: list[ConditionRun], judge: IdentityJudge) -> dict[str, Any]:
     """Identity distance input ↔ output over every condition, per target age and per attribute value."""
-    measured = [run for run in runs if run.distances is not None]
-    distances = np.concatenate([run.distances for run in measured]) if measured else np.zeros(0)
-    detected = np.concatenate([run.identity_detected for run in measured]) if measured else np.zeros(0, bool)
+    # (run, distances, detected) of the runs the identity judge read; the last two are set together.
+    measured = [
+        (run, run.distances, run.identity_detected)
+        for run in runs
+        if run.distances is not None and run.identity_detected is not None
+    ]
+    distances = np.concatenate([values for _, values, _ in measured]) if measured else np.zeros(0)
+    detected = np.concatenate([found for _, _, found in measured]) if measured else np.zeros(0, bool)
     summary = identity_summary(distances, detected, judge)
     summary["by_target"] = [
-        {"target_age": run.target_age, **_identity_entry(run, judge)}
-        for run in measured
+        {"target_age": run.target_age, **_identity_entry(values, judge)}
+        for run, values, _ in measured
         if run.target_age is not None
     ]
-    summary["by_attribute"] = {run.label: _identity_entry(run, judge) for run in measured if run.attribute}
+    summary["by_attribute"] = {
+        run.label: _identity_entry(values, judge) for run, values, _ in measured if run.attribute
+    }
     return summary
 
 
-def _identity_entry(run: ConditionRun, judge: IdentityJudge) -> dict[str, Any]:
+def _identity_entry(distances: np.ndarray, judge: IdentityJudge) -> dict[str, Any]:
     return {
-        "mean_distance": _mean(run.distances),
-        "median_distance": float(np.median(run.distances)),
-        "share_same_person": float(np.mean(run.distances < judge.threshold)),
+        "mean_distance": _mean(distances),
+        "median_distance": float(np.median(distances)),
+        "share_same_person": float(np.mean(distances < judge.threshold)),
     }
 
 

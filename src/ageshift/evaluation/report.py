@@ -79,7 +79,8 @@ def write_age_histogram(result: Any, direction: str, summary: dict[str, Any], ou
     figure, axes = pyplot.subplots(figsize=(6, 3.4), dpi=100)
     low = min(ages["age_before"].min(), ages["age_after"].min(), ages["age_real"].min(initial=200))
     high = max(ages["age_before"].max(), ages["age_after"].max(), ages["age_real"].max(initial=-100))
-    bins = np.linspace(math.floor(low) - 1, math.ceil(high) + 1, 30)
+    # A list: matplotlib's stubs type ``bins`` as a sequence, which an array is not.
+    bins = np.linspace(math.floor(low) - 1, math.ceil(high) + 1, 30).tolist()
     target_range = summary.get("age", {}).get("target_range")
     if target_range:
         axes.axvspan(*target_range, color="tab:green", alpha=0.12, label="target range")

@@ -131,7 +131,7 @@ def age_photo(
         :class:`PhotoResult` with an image of the input's size; pixels outside the face masks are unchanged.
     """
     condition = translator.condition(direction, target_age, attributes, strength)
-    request = {
+    request: dict[str, Any] = {
         "direction": condition.direction, "target_age": condition.target_age,
         "attributes": condition.attributes, "strength": condition.strength,
     }  # fmt: skip

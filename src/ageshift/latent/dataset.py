@@ -176,7 +176,7 @@ def sample_domains(
     rng = np.random.default_rng(config.seed)
     latent_rng = torch.Generator().manual_seed(config.seed)
     pools = {"A": _Pool(), "B": _Pool()}
-    stats = {
+    stats: dict[str, Any] = {
         "raw_samples": 0,
         "renders_scored": 0,
         "duplicates_dropped": 0,
@@ -201,7 +201,7 @@ def sample_domains(
         ages = np.asarray(score_function(images), dtype=np.float64)
         stats["renders_scored"] += len(ages)
         used = _take_raw(pools, images, latents, ages, index, config, stats)
-        if years_per_strength is not None and len(pools["B"].ages) < config.count:
+        if direction is not None and years_per_strength is not None and len(pools["B"].ages) < config.count:
             _steer_into_old(
                 generator,
                 score_function,

@@ -451,7 +451,8 @@ def measure_direction(
     """
     levels = sorted({float(s) for s in strengths} | {0.0})
     base = generator.sample_latents(count, torch.Generator().manual_seed(seed))
-    changes, rows = [], []
+    changes: list[np.ndarray] = []
+    rows: list[dict[str, Any]] = []
     reference = score_latents(generator, score_function, base, batch_size)
     for strength in tqdm(levels, desc="measuring direction", disable=not progress, unit="strength"):
         edited = direction.apply(base, strength)

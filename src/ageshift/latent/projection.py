@@ -177,6 +177,7 @@ def _adam(
         with torch.no_grad():
             count[0] += 1
             gradient = parameter.grad
+            assert gradient is not None, "step() runs after backward() has set the gradient"
             first.mul_(betas[0]).add_(gradient, alpha=1 - betas[0])
             second.mul_(betas[1]).addcmul_(gradient, gradient, value=1 - betas[1])
             corrected_first = first / (1 - betas[0] ** count[0])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -188,7 +188,9 @@ class ModelFamily(ABC):
         """The inference object from a model folder's contents (weights checked against the config)."""
 
 
-def load_networks(networks: dict[str, nn.Module], tensors: dict[str, torch.Tensor], source: str) -> None:
+def load_networks(
+    networks: Mapping[str, nn.Module], tensors: Mapping[str, torch.Tensor], source: str
+) -> None:
     """Load ``name.key`` tensors into each named network, strictly.
 
     Raises:
@@ -208,7 +210,7 @@ def load_networks(networks: dict[str, nn.Module], tensors: dict[str, torch.Tenso
             ) from None
 
 
-def network_tensors(networks: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+def network_tensors(networks: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
     """All networks' tensors under ``name.key`` names, for saving."""
     return {
         f"{name}.{key}": value.detach().cpu().contiguous()

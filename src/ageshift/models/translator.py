@@ -54,7 +54,7 @@ class Translator:
 
     def __init__(
         self,
-        networks: dict[str, nn.Module],
+        networks: Mapping[str, nn.Module],
         family: str,
         model_config: dict[str, Any],
         image_size: int,
@@ -140,7 +140,7 @@ class Translator:
         outputs = []
         for start in range(0, images.shape[0], batch_size):
             chunk = images[start : start + batch_size].to(self.device, torch.float32)
-            size = tuple(chunk.shape[-2:])
+            size = (chunk.shape[-2], chunk.shape[-1])
             if self.any_size:
                 translated = self.run(chunk, condition).clamp(-1, 1)
             else:
@@ -257,7 +257,7 @@ class TwoDomainTranslator(Translator):
 
     def __init__(
         self,
-        generators: dict[str, nn.Module],
+        generators: Mapping[str, nn.Module],
         family: str,
         model_config: dict[str, Any],
         image_size: int,

@@ -33,6 +33,10 @@ class TrainingData(ABC):
     skipped: list[SkippedFile]
 
     @abstractmethod
+    def __init__(self, source: DataSource, size: int, seed: int, config: Any, progress: bool) -> None:
+        """Open ``source`` at ``size²`` (config: ``cache_mb``, ``data_workers``); the seed fixes the order."""
+
+    @abstractmethod
     def counts(self) -> dict[str, int]:
         """Readable training images per stream (``{"A": n, "B": m}`` or ``{"images": n}``)."""
 

@@ -75,7 +75,9 @@ def build_state(
         return learning_rate_factor(step, total, constant)
 
     scaler_device = device.type if device.type in ("cuda", "cpu") else "cuda"
-    optimizers, schedulers, scalers = {}, {}, {}
+    optimizers: dict[str, torch.optim.Optimizer] = {}
+    schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
+    scalers: dict[str, torch.amp.GradScaler] = {}
     for name, parameters in model.optimizer_groups().items():
         # The fused kernel updates all parameters in one pass (a few % of a CPU step); MPS lacks it.
         settings = config.optimizer_settings(name)

@@ -84,6 +84,20 @@ def _stop_on_signals(enabled: bool) -> Iterator[_StopRequest]:
             signal.signal(sig, handler)
 
 
+def _target_sampler(data: TrainingData | None, state: TrainingState) -> Callable[[int], Batch] | None:
+    """The step context's ``sample_targets``: draws from the data with the trainer's generator."""
+    if data is None:
+        return None
+
+    def sample(count: int) -> Batch:
+        targets = data.sample_targets(count, state.random)
+        if targets is None:
+            raise ConfigError(f"{data.kind} training data has no labels to sample target labels from")
+        return targets
+
+    return sample
+
+
 def train_step(
     state: TrainingState,
     batch: Batch,
@@ -112,7 +126,7 @@ def train_step(
         random=state.random,
         step=state.step,
         total_steps=config.total_steps,
-        sample_targets=(lambda count: data.sample_targets(count, state.random)) if data is not None else None,
+        sample_targets=_target_sampler(data, state),
     )
     groups = model.optimizer_groups()
     terms: dict[str, torch.Tensor] = {}
@@ -293,7 +307,9 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
             step = state.step
             if step % config.log_every == 0 or step == total:
                 values = _write_metrics(run, interval, stage.size)
-                shown = {key: f"{values[key]:.3f}" for key in ("g_total", "d_total") if key in values}
+                shown: dict[str, str] = {
+                    key: f"{values[key]:.3f}" for key in ("g_total", "d_total") if key in values
+                }
                 progress.set_postfix(shown, refresh=False)
                 interval = _Interval({}, start=time.perf_counter())
             if step % config.sample_every == 0 or step == total:

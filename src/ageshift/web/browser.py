@@ -38,7 +38,7 @@ def find_chromium() -> Path | None:
         The executable's path, or ``None`` when none is installed.
     """
     configured = os.environ.get("AGESHIFT_CHROMIUM")
-    candidates = [configured] if configured else []
+    candidates: list[str | None] = [configured] if configured else []
     candidates += list(_CHROMIUM_CANDIDATES)
     candidates += [shutil.which(name) for name in ("chromium", "chromium-browser")]
     for candidate in candidates:

@@ -82,10 +82,16 @@ def process(
         photo = _read_upload(image, max_pixels)
     except AgeshiftError as error:
         return ProcessResult(None, None, [], f"Could not read this file: {error}")
-    condition_options = {"target_age": target_age, "attributes": attributes, "strength": strength}
     try:
         after, faces, condition = run_pipeline(
-            photo, translator, direction, detector=detector, mode=mode, **condition_options
+            photo,
+            translator,
+            direction,
+            detector=detector,
+            mode=mode,
+            target_age=target_age,
+            attributes=attributes,
+            strength=strength,
         )
     except ConditionError as error:
         return ProcessResult(draw_face_boxes(photo, []), None, [], str(error))
@@ -186,7 +192,9 @@ def draw_face_boxes(photo: Image.Image, faces: Sequence[FaceRow]) -> Image.Image
     scale = min(1.0, PREVIEW_MAX_SIDE / max(photo.size))
     preview = photo.convert("RGB")
     if scale < 1.0:
-        preview = preview.resize((round(photo.width * scale), round(photo.height * scale)), Image.LANCZOS)
+        preview = preview.resize(
+            (round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS
+        )
     else:
         preview = preview.copy()
     draw = ImageDraw.Draw(preview)
