@@ -40,14 +40,14 @@ def labels(count: int) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("conditioning", ["tile", "film", "both"])
-@pytest.mark.parametrize("output", ["residual", "image"])
+@pytest.mark.parametrize("output", ["directed", "residual", "image"])
 def test_generator_shapes_and_range(conditioning, output):
     config = ConditionalGeneratorConfig(
         channels=4, num_res_blocks=1, conditioning=conditioning, output=output
     )
     generator = ConditionalGenerator(config, condition_dim=6)
     images = torch.rand(2, 3, 32, 32) * 2 - 1
-    result = generator(images, torch.rand(2, 6))
+    result = generator(images, torch.rand(2, 6), torch.rand(2, 6))
     assert result.shape == images.shape and result.abs().max() <= 1
 
 
@@ -66,11 +66,26 @@ def test_the_condition_reaches_the_output(conditioning):
     assert (first - second)[..., 8:24, 8:24].abs().mean() > 0.05
 
 
-def test_residual_generator_starts_as_the_identity():
-    model = tiny()
+def test_residual_generator_starts_near_the_identity():
     images = torch.rand(2, 3, 32, 32) * 1.8 - 0.9
-    condition = model.layout.encode(labels(2), 2, torch.device("cpu"))
-    assert torch.allclose(model.generator(images, condition), images, atol=1e-5)
+    changes = {}
+    for output in ("residual", "image"):
+        model = tiny(generator={"channels": 4, "num_res_blocks": 1, "output": output})
+        condition = model.layout.encode(labels(2), 2, torch.device("cpu"))
+        changes[output] = float((model.generator(images, condition) - images).abs().mean())
+    assert changes["residual"] < 0.5 * changes["image"], changes
+
+
+def test_directed_generator_is_the_identity_at_the_own_condition_and_linear_in_the_difference():
+    torch.manual_seed(0)
+    config = ConditionalGeneratorConfig(channels=4, num_res_blocks=1, output="directed")
+    generator = ConditionalGenerator(config, condition_dim=3).eval()
+    images = torch.rand(2, 3, 32, 32) * 1.8 - 0.9
+    own, target = torch.rand(2, 3), torch.rand(2, 3)
+    assert torch.allclose(generator(images, own, own), images, atol=1e-6)
+    assert not torch.allclose(generator(images, target, own), images, atol=1e-3)
+    with pytest.raises(ValueError, match="source_condition"):
+        generator(images, target)
 
 
 def test_condition_layout_encodes_and_reads_back():

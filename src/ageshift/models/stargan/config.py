@@ -28,10 +28,11 @@ class ConditionalGeneratorConfig:
     #: upsampling then a 3×3 convolution (no checkerboard pattern).
     upsample: Literal["transpose", "resize", "bilinear"] = "transpose"
     padding: Literal["reflect", "replicate", "zeros"] = "reflect"
-    #: ``"residual"``: the head predicts a change added to the input (in tanh's pre-activation space);
-    #: ``"image"``: the head draws the whole output (StarGAN). Residual keeps background and identity from
-    #: the start and trains several times faster (cycle PSNR 17 → 31 dB after 400 CycleGAN steps here).
-    output: Literal["residual", "image"] = "residual"
+    #: ``"directed"``: one change map per condition entry, weighted by how far the target is from the face's
+    #: own condition (see ``ConditionalGenerator``); ``"residual"``: one change added to the input (in tanh's
+    #: pre-activation space); ``"image"``: the head draws the whole output (StarGAN). Both change-predicting
+    #: outputs keep background and identity from the start (cycle PSNR 17 → 31 dB after 400 CycleGAN steps).
+    output: Literal["directed", "residual", "image"] = "directed"
 
 
 @dataclass

@@ -81,7 +81,7 @@ class ConditionalTranslator(Translator):
         source_vector = self.layout.encode(own, count, images.device)
         target_vector = self.layout.encode(target, count, images.device)
         vector = torch.lerp(source_vector, target_vector, condition.strength)
-        return self.networks["generator"](images, vector)
+        return self.networks["generator"](images, vector, source_vector)
 
 
 @register_family

@@ -110,8 +110,9 @@ class StarGAN(TrainingModel):
         self.discriminator = ConditionalDiscriminator(config.discriminator, self.layout.dim)
         # N(0, 0.02) suits the instance-normalised generator; the norm-free discriminator keeps PyTorch's
         # fan-in scaled default, under which its signal (and its age regression) survives all its layers.
+        # Not a zero head: at exactly zero change the condition has no gradient path (FiLM and the features only
+        # get gradients through the head), and the average change over random target ages is nothing.
         init_weights(self.generator, config.init_gain)
-        self.generator.reset_residual_head()
         self._age_judge: nn.Module | None = None
 
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -159,16 +160,15 @@ class StarGAN(TrainingModel):
 
     def _discriminator_phase(self, batch: Batch, carry: dict[str, Any], context: StepContext) -> PhaseOutput:
         config, real = self.config, batch["images"]
+        needs_source = self.discriminator.projection is not None or self.generator.directed
+        source_condition = self._source_condition(batch) if needs_source else None
         if "fake" in carry:
             fake, target_condition = carry["fake"], carry["target_condition"]
         else:
             targets = self._targets(real.shape[0], context)
             target_condition = self.layout.encode(targets, real.shape[0], real.device)
             with torch.no_grad(), context.autocast():
-                fake = self.generator(real, target_condition)
-        source_condition = (
-            self._source_condition(batch) if self.discriminator.projection is not None else None
-        )
+                fake = self.generator(real, target_condition, source_condition)
         smooth = config.auxiliary_penalty_weight > 0
         if smooth:
             real = real.detach().requires_grad_(True)
@@ -225,9 +225,10 @@ class StarGAN(TrainingModel):
         target_condition = self.layout.encode(targets, real.shape[0], real.device)
         source_condition = self._source_condition(batch)
         with context.autocast():
-            fake = self.generator(real, target_condition)
+            fake = self.generator(real, target_condition, source_condition)
             fake_patch, fake_aux = self.discriminator(fake, target_condition)
-            reconstructed = self.generator(fake, source_condition)
+            # The fake's own condition is the target it was made for.
+            reconstructed = self.generator(fake, source_condition, target_condition)
             terms: dict[str, torch.Tensor] = {
                 "g_adv": generator_loss("hinge" if config.gan_loss == "wgan-gp" else "lsgan", fake_patch),
                 "g_reconstruction": config.reconstruction_weight
@@ -237,7 +238,7 @@ class StarGAN(TrainingModel):
                 weight = config.age_weight if name == "age" else config.classification_weight
                 terms[f"g_{name}"] = config.generator_auxiliary_weight * weight * value
             if config.identity_weight > 0:
-                same = self.generator(real, source_condition)
+                same = self.generator(real, source_condition, source_condition)
                 terms["g_identity"] = config.identity_weight * (same.float() - real.float()).abs().mean()
         if config.age_guidance_weight > 0 and self.layout.age_range is not None:
             judged = self._judge(real.device)(fake.float())
@@ -270,14 +271,15 @@ class StarGAN(TrainingModel):
         real = samples["images"]
         count = real.shape[0]
         own = self.layout.estimate(self.discriminator(real)[1].float())
+        source = self.layout.encode(own, count, real.device)
         columns = [real]
         for age in self.sample_ages(5):
             labels = own | {"age": torch.full((count,), age, device=real.device)}
-            columns.append(self.generator(real, self.layout.encode(labels, count, real.device)))
+            columns.append(self.generator(real, self.layout.encode(labels, count, real.device), source))
         for name, values in list(self.layout.attributes.items())[:1]:
             for index in range(len(values)):
                 labels = own | {name: torch.full((count,), index, device=real.device, dtype=torch.long)}
-                columns.append(self.generator(real, self.layout.encode(labels, count, real.device)))
+                columns.append(self.generator(real, self.layout.encode(labels, count, real.device), source))
         rows = [torch.stack([column[i] for column in columns]) for i in range(count)]
         return make_grid([row.float().cpu() for row in rows])
 

@@ -42,6 +42,13 @@ class ConditionalGenerator(nn.Module):
     channels (``tile``), as FiLM in every block (``film``), or both.
 
     Input and output: ``(B, 3, H, W)`` RGB in ``[-1, 1]``; the condition is ``(B, condition_dim)``.
+
+    Outputs (``config.output``): ``image`` draws the whole picture (StarGAN); ``residual`` adds a predicted
+    change to the input in tanh's pre-activation space; ``directed`` predicts one change map per condition
+    entry and adds ``Σ_k (c_k − s_k) · Δ_k(x)`` for the target ``c`` and the face's own condition ``s`` (which
+    the network also reads). Asking for the face's own condition is then exactly the identity, and "older"
+    and "younger" requests pull the same maps in consistent directions, which is what lets a small model
+    learn the edit in a few hundred CPU steps (docs/conditional.md).
     """
 
     def __init__(self, config: ConditionalGeneratorConfig, condition_dim: int) -> None:
@@ -49,9 +56,12 @@ class ConditionalGenerator(nn.Module):
         self.config = config
         self.condition_dim = condition_dim
         self.tiled = config.conditioning in ("tile", "both")
-        film_dim = condition_dim if config.conditioning in ("film", "both") else 0
+        self.directed = config.output == "directed"
+        # A directed generator reads both the target and the face's own condition.
+        read_dim = condition_dim * (2 if self.directed else 1)
+        film_dim = read_dim if config.conditioning in ("film", "both") else 0
         width = config.channels
-        in_channels = 3 + (condition_dim if self.tiled else 0)
+        in_channels = 3 + (read_dim if self.tiled else 0)
         # Tiled condition channels are constant, so after a reflection pad and instance norm nothing of them
         # would be left (measured: the output moved by 2e-6 when the condition changed); StarGAN's zero
         # padding lets them through at the borders, which is what the stem uses when tiling.
@@ -92,29 +102,33 @@ class ConditionalGenerator(nn.Module):
                 ]
             up.append(nn.Sequential(*resample, make_norm("instance", channels // 2), nn.ReLU(True)))
         self.up = nn.Sequential(*up)
-        self.residual = config.output == "residual"
-        head: list[nn.Module] = [make_pad(config.padding, 3), nn.Conv2d(width, 3, 7)]
+        self.residual = config.output in ("residual", "directed")
+        out_channels = 3 * condition_dim if self.directed else 3
+        head: list[nn.Module] = [make_pad(config.padding, 3), nn.Conv2d(width, out_channels, 7)]
         self.head = nn.Sequential(*head) if self.residual else nn.Sequential(*head, nn.Tanh())
 
-    def reset_residual_head(self) -> None:
-        """Zero the residual head: the untrained generator is then exactly the identity, and the change it
-        learns starts from nothing (called after the family's weight initialisation)."""
-        if self.residual:
-            last = self.head[-1]
-            assert isinstance(last, nn.Conv2d)
-            nn.init.zeros_(last.weight)
-            if last.bias is not None:
-                nn.init.zeros_(last.bias)
-
-    def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, condition: torch.Tensor, source_condition: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``G(x, c)``; directed generators also need the face's own condition ``source_condition``."""
         source = images
-        if self.tiled and self.condition_dim:
-            tiles = condition[:, :, None, None].expand(-1, -1, *images.shape[-2:]).to(images.dtype)
+        read = condition
+        if self.directed:
+            if source_condition is None:
+                raise ValueError("a directed generator needs the face's own condition (source_condition)")
+            read = torch.cat([condition, source_condition], dim=1)
+        if self.tiled and read.shape[1]:
+            tiles = read[:, :, None, None].expand(-1, -1, *images.shape[-2:]).to(images.dtype)
             images = torch.cat([images, tiles], dim=1)
         features = self.down(self.stem(images))
         for block in self.blocks:
-            features = block(features, condition)
+            features = block(features, read)
         change = self.head(self.up(features))
+        if self.directed:
+            assert source_condition is not None
+            maps = change.unflatten(1, (self.condition_dim, 3))
+            weights = (condition - source_condition).to(maps.dtype)[:, :, None, None, None]
+            change = (weights * maps).sum(dim=1)
         if self.residual:
             # The network predicts what the edit changes, in tanh's pre-activation space: a small output is
             # the input itself, so the face, background and detail need not be redrawn from scratch.
