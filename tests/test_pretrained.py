@@ -224,3 +224,27 @@ def test_version_1_cyclegan_fixture_translates_identically_and_resaves(tmp_path:
         assert torch.equal(resaved.translate_batch(expected["input"], direction), expected[direction]), (
             direction
         )
+
+
+def test_update_card_records_an_evaluation_summary_and_refuses_old_folders(tmp_path):
+    import shutil
+
+    from ageshift.evaluation.runner import card_summary
+    from ageshift.pretrained import update_card
+
+    old = tmp_path / "old"
+    shutil.copytree(FIXTURES / "cyclegan-v1", old)
+    with pytest.raises(ModelLoadError, match="older ageshift"):
+        update_card(old, evaluation={})
+    model = ageshift.load(old)
+    model.save_pretrained(tmp_path / "new")
+    weights = (tmp_path / "new" / "model.safetensors").read_bytes()
+    metrics = {
+        "data": "data/x",
+        "directions": {"older": {"age": {"mean_shift": 12.5}, "cycle": {"psnr_db": float("inf")}}},
+    }
+    update_card(tmp_path / "new", evaluation=card_summary(metrics, tmp_path / "report"))
+    card = ageshift.load(tmp_path / "new").card
+    assert card["evaluation"]["older"]["mean_age_shift"] == 12.5
+    assert card["evaluation"]["older"]["cycle_psnr_db"] is None  # JSON has no infinity
+    assert (tmp_path / "new" / "model.safetensors").read_bytes() == weights

@@ -294,3 +294,31 @@ def _convert_legacy(document: dict[str, Any], config_path: Path) -> dict[str, An
         raise ModelLoadError(
             f"{config_path}: malformed {name} document ({type(error).__name__}: {error})"
         ) from None
+
+
+def update_card(directory: str | Path, **entries: Any) -> Path:
+    """Set entries of a model folder's card (e.g. ``evaluation=...``) in place, atomically; weights untouched.
+
+    Raises:
+        ModelLoadError: the folder is not an ageshift model of the current format (re-export it first).
+    """
+    directory = Path(directory)
+    config_path = directory / CONFIG_FILE
+    if not config_path.is_file():
+        raise ModelLoadError(f"{directory}: not an ageshift model folder (no {CONFIG_FILE})")
+    document = _read_config(config_path)
+    if document.get("format") != FORMAT:
+        raise ModelLoadError(
+            f"{config_path}: written by an older ageshift (format {document.get('format')!r}); "
+            "load it and save_pretrained() it again before recording in its card"
+        )
+    card = dict(document.get("card") or {})
+    card.update(entries)
+    document["card"] = card
+    try:
+        text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False)
+    except ValueError as error:
+        raise ModelLoadError(f"{config_path}: the card entry is not valid JSON ({error})") from None
+    with atomic_write(config_path, "w") as stream:
+        stream.write(text)
+    return config_path

@@ -43,6 +43,9 @@ def evaluate_command(
         help="Conditional models: target ages, comma-separated (default: the model's range in steps of 10).",
     ),
     device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    record: bool = typer.Option(
+        False, "--record", help="Also store the summary in the model's card (MODEL/config.json)."
+    ),
 ) -> None:
     """Is it older, is it the same person, does it look real? Writes metrics.json and index.html."""
     from .. import load
@@ -71,6 +74,14 @@ def evaluate_command(
     )
     _print_summary(metrics)
     Console().print(f"report: {Path(out) / 'index.html'}")
+    if record:
+        from ..evaluation.runner import card_summary
+        from ..pretrained import update_card
+
+        if model == "identity":
+            raise AgeshiftError("--record needs a model folder; the identity model has no card")
+        update_card(model, evaluation=card_summary(metrics, Path(out)))
+        Console().print(f"recorded the summary in {Path(model) / 'config.json'}")
 
 
 def _parse_ages(text: str | None) -> list[float] | None:

@@ -484,3 +484,51 @@ def _resolve_estimator(spec: Any, info: DatasetInfo, notes: list[str]) -> Any:
                 "age: synthetic data, so the measurable age cue (measure_age_cue) plays the age estimator"
             )
     return create_age_estimator(spec)
+
+
+def card_summary(metrics: dict[str, Any], report_dir: Path | None = None) -> dict[str, Any]:
+    """The short evaluation summary a model card keeps: data, judges and the headline figures.
+
+    Args:
+        metrics: what :func:`evaluate_model` returned.
+        report_dir: where the full report was written (recorded as a pointer).
+    """
+    import math
+    from datetime import datetime, timezone
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    summary: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data": metrics.get("data"),
+        "dataset": metrics.get("dataset"),
+        "age_estimator": metrics.get("age_estimator"),
+        "report": str(report_dir) if report_dir is not None else None,
+    }
+    conditional = metrics.get("conditional")
+    if conditional:
+        age = conditional.get("age") or {}
+        attributes = (conditional.get("attributes") or {}).get("by_attribute") or {}
+        identity = conditional.get("identity") or {}
+        summary["conditional"] = {
+            "age_mae": finite(age.get("mae")),
+            "age_mae_if_unchanged": finite(age.get("unchanged_mae")),
+            "age_correlation": finite(age.get("correlation")),
+            "attribute_accuracy": {name: finite(entry.get("accuracy")) for name, entry in attributes.items()},
+            "identity_share_same_person": finite(identity.get("share_same_person")),
+        }
+    for direction, result in (metrics.get("directions") or {}).items():
+        age = result.get("age") or {}
+        cycle = result.get("cycle") or {}
+        identity = result.get("identity") or {}
+        summary[direction] = {
+            "mean_age_shift": finite(age.get("mean_shift")),
+            "share_in_target_after": finite(age.get("share_in_target_after")),
+            "cycle_psnr_db": finite(cycle.get("psnr_db")),
+            "cycle_ssim": finite(cycle.get("ssim")),
+            "identity_share_same_person": finite(identity.get("share_same_person")),
+        }
+    return summary

@@ -261,7 +261,9 @@ def _resolve_run(
 
 
 def _log_start(run: _Run, resumed: bool) -> None:
-    counts = ", ".join(f"{count} {name}" for name, count in run.dataset.counts().items())
+    counts = ", ".join(
+        f"{count}" if name == "images" else f"{count} {name}" for name, count in run.dataset.counts().items()
+    )
     verb = f"resuming at step {run.state.step}" if resumed else "starting"
     logger.info(
         "%s %s (%s): %s images, %d steps on %s, precision %s",

@@ -143,5 +143,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "image_size": 64,
         "gan_loss": "lsgan",
         "critic_steps": 1,
+        "generator_auxiliary_weight": 2.0,
+        "auxiliary_penalty_weight": 1.0,
     },
 }

@@ -97,7 +97,7 @@ class StarGANFamily(ModelFamily):
         # Minutes on two CPU cores at 64².
         "fast": {
             "model_preset": "fast",
-            "stages": [{"size": 64, "batch_size": 8, "steps": 1200}],
+            "stages": [{"size": 64, "batch_size": 8, "steps": 800}],
             "learning_rate": 2e-4,
             "constant_fraction": 0.6,
             "sample_every": 300,
