@@ -54,6 +54,7 @@ def run_demo(
     quiet: bool = False,
     evaluate: bool = True,
     attributes: tuple[str, ...] = DEMO_ATTRIBUTES,
+    overrides: dict[str, Any] | None = None,
 ) -> DemoResult:
     """Run the whole demo and write ``out_dir/index.html``.
 
@@ -65,10 +66,12 @@ def run_demo(
         quiet: no progress bars.
         evaluate: also measure realism (FID/KID with the packaged Inception; slow on a CPU).
         attributes: the attributes the model is conditioned on, besides age.
+        overrides: further training config overrides (nested, e.g. ``{"model": {"generator": {...}}}``).
 
     Returns:
         A :class:`DemoResult` with the measured age error per target age and the attribute accuracies.
     """
+    from .config import merge
     from .data.synthetic import make_synthetic_dataset
     from .evaluation import evaluate_model
     from .models.translator import load
@@ -82,11 +85,12 @@ def run_demo(
     make_synthetic_dataset(
         data_dir, count=count, seed=seed, overwrite=True, progress=not quiet, all_ages=True
     )
-    overrides: dict[str, Any] = {"seed": seed, "model": {"use_attributes": list(attributes)}}
+    extra = overrides
+    overrides = {"seed": seed, "model": {"use_attributes": list(attributes)}}
     if steps is not None:
         stage = train_config("fast", family="stargan").stages[0]
         overrides["stages"] = [asdict(stage) | {"steps": steps}]
-    config = train_config("fast", family="stargan", overrides=overrides)
+    config = train_config("fast", family="stargan", overrides=merge(overrides, extra or {}))
     _say(quiet, f"2/4 training the fast conditional model for {config.total_steps} steps on {config.device}")
     train_started = time.perf_counter()
     run_dir = train(config, data_dir, out / "runs", name="demo", quiet=quiet)

@@ -297,6 +297,7 @@ def make_synthetic_dataset(
         image_size=size,
         crop={"template": "synthetic", "size": size, "padding": 0.0, "face_center": [0.5, 0.56]},
         extra={
+            "licence": "procedural faces drawn by ageshift (no third-party data)",
             "seed": seed,
             "count": count,
             "test_fraction": test_fraction,

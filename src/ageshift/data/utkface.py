@@ -94,6 +94,10 @@ class UTKFacePrepareReport:
     counts: dict[str, int]
 
 
+#: UTKFace's terms, recorded in dataset.json and from there in every model card trained on it.
+UTKFACE_LICENCE = "UTKFace: non-commercial research purposes only"
+
+
 def parse_utkface_name(path: str | Path) -> UTKFaceRecord | None:
     """Read age, gender, race and timestamp from a UTKFace file name.
 
@@ -250,6 +254,7 @@ def prepare_utkface(
         image_size=size,
         crop={**UTKFACE_CROP, "size": size},
         extra={
+            "licence": UTKFACE_LICENCE,
             "seed": seed,
             "balance": balance,
             "test_fraction": test_fraction,
@@ -401,6 +406,7 @@ def prepare_utkface_all_ages(
         image_size=size,
         crop={**UTKFACE_CROP, "size": size},
         extra={
+            "licence": UTKFACE_LICENCE,
             "seed": seed,
             "ages": None if ages is None else list(ages),
             "gender": gender,

@@ -8,6 +8,9 @@ from torch import nn
 from ...nn.layers import ResidualBlock, make_norm, make_pad, uses_bias
 from .config import DiscriminatorConfig, GeneratorConfig
 
+#: Inputs are clamped to this before ``atanh`` in the residual output (``atanh(±0.999) ≈ ±3.8``).
+RESIDUAL_LIMIT = 0.999
+
 
 class ResnetGenerator(nn.Module):
     """Image-to-image generator: stem, strided downsampling, residual blocks, upsampling, tanh head.
@@ -53,21 +56,29 @@ class ResnetGenerator(nn.Module):
                 )
                 up.append(nn.Sequential(resample, make_norm(norm, channels // 2), nn.ReLU(inplace=True)))
             else:
+                mode = "bilinear" if config.upsample == "bilinear" else "nearest"
                 up.append(
                     nn.Sequential(
-                        nn.Upsample(scale_factor=2, mode="nearest"),
+                        nn.Upsample(scale_factor=2, mode=mode),
                         nn.Conv2d(channels, channels // 2, 3, padding=1, bias=bias),
                         make_norm(norm, channels // 2),
                         nn.ReLU(inplace=True),
                     )
                 )
         self.up = nn.Sequential(*up)
-        self.head = nn.Sequential(make_pad(config.padding, 3), nn.Conv2d(width, out_channels, 7), nn.Tanh())
+        self.residual = config.output == "residual"
+        head: list[nn.Module] = [make_pad(config.padding, 3), nn.Conv2d(width, out_channels, 7)]
+        self.head = nn.Sequential(*head) if self.residual else nn.Sequential(*head, nn.Tanh())
         if config.norm_affine and norm == "instance":
             _make_instance_norms_affine(self)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.up(self.blocks(self.down(self.stem(images)))))
+        change = self.head(self.up(self.blocks(self.down(self.stem(images)))))
+        if self.residual:
+            # Edit rather than redraw: the head's output is added to the input in tanh's pre-activation space,
+            # so background, skin and detail are kept unless the translation needs them changed.
+            return torch.tanh(torch.atanh(images.clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT)) + change)
+        return change
 
 
 def _make_instance_norms_affine(module: nn.Module) -> None:
