@@ -26,7 +26,7 @@ class GeneratorConfig:
     upsample: Literal["transpose", "resize", "bilinear"] = "transpose"
     #: "image": the head's tanh is the output (the reference layout); "residual": the head predicts a change
     #: added to the input in tanh's pre-activation space, so a face is edited rather than redrawn (the
-    #: demo's noise: cycle PSNR 17 → 32 dB, see docs/cyclegan.md). Saved configs without this key are "image".
+    #: demo's noise: cycle PSNR 19 → 35 dB, see docs/cyclegan.md). Saved configs without this key are "image".
     output: Literal["image", "residual"] = "image"
 
 

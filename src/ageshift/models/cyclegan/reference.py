@@ -19,7 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -151,7 +151,12 @@ def _is_conv(layer: dict[str, torch.Tensor]) -> bool:
     return "weight" in layer and layer["weight"].ndim == 4
 
 
-def _norm_kind(stem_conv: dict[str, torch.Tensor], stem_norm: dict[str, torch.Tensor]) -> tuple[str, bool]:
+NormKind = Literal["instance", "batch", "none"]
+
+
+def _norm_kind(
+    stem_conv: dict[str, torch.Tensor], stem_norm: dict[str, torch.Tensor]
+) -> tuple[NormKind, bool]:
     """Reference rules: instance norm keeps the conv bias; batch norm and no norm drop it."""
     if "weight" in stem_norm and "running_mean" in stem_norm:
         return "batch", False
