@@ -79,6 +79,9 @@ class StarGANConfig:
     #: ``model._input_gradient_penalty``): keeps the generator from fooling the age/attribute heads with
     #: imperceptible perturbations.
     auxiliary_penalty_weight: float = 0.0
+    #: ``|G(x, c') - x|`` weight: keeps the edit to the pixels the condition needs (an L1 sparsity of the
+    #: change, as GANimation does for its attention masks).
+    change_weight: float = 0.0
     #: ``|G(x, c_source) - x|`` weight: translating to the face's own condition should change nothing.
     identity_weight: float = 0.0
     #: extra generator loss: the packaged differentiable age estimator's age of the fake vs the target age (years
@@ -107,7 +110,7 @@ class StarGANConfig:
                 raise ConfigError(f"model.attributes.{name} needs at least two distinct values, got {values}")
         for name in (
             "gradient_penalty_weight", "reconstruction_weight", "classification_weight", "age_weight",
-            "identity_weight", "age_guidance_weight", "init_gain", "generator_auxiliary_weight", "auxiliary_penalty_weight",
+            "identity_weight", "age_guidance_weight", "init_gain", "generator_auxiliary_weight", "auxiliary_penalty_weight", "change_weight",
         ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name} must be >= 0, got {getattr(self, name)}")
@@ -139,11 +142,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # step (WGAN-GP's five critic steps and double backward cost ~4× per useful generator update here).
     "fast": {
         "generator": {"channels": 24, "num_res_blocks": 3, "upsample": "resize"},
-        "discriminator": {"channels": 24, "num_layers": 4},
+        "discriminator": {"channels": 24, "num_layers": 4, "projection": True},
         "image_size": 64,
         "gan_loss": "lsgan",
         "critic_steps": 1,
         "generator_auxiliary_weight": 2.0,
         "auxiliary_penalty_weight": 1.0,
+        "change_weight": 6.0,
     },
 }

@@ -237,6 +237,9 @@ class StarGAN(TrainingModel):
             for name, value in self._auxiliary_losses(fake_aux, targets).items():
                 weight = config.age_weight if name == "age" else config.classification_weight
                 terms[f"g_{name}"] = config.generator_auxiliary_weight * weight * value
+            if config.change_weight > 0:
+                # Edit only what the condition needs: hair colour lives in the hair, not on the skin.
+                terms["g_change"] = config.change_weight * (fake.float() - real.float()).abs().mean()
             if config.identity_weight > 0:
                 same = self.generator(real, source_condition, source_condition)
                 terms["g_identity"] = config.identity_weight * (same.float() - real.float()).abs().mean()
