@@ -48,7 +48,7 @@ def inference_runners(size: int, batch: int) -> dict[str, Callable[[], torch.Ten
         "cyclegan_translate": lambda: two_domain.translate_batch(images, "older"),
         "cyclegan_generator": lambda: cyclegan.generator_older.eval()(images),
         "stargan_translate": lambda: conditional.translate_batch(images, target_age=70),
-        "stargan_generator": lambda: star.generator.eval()(images, condition),
+        "stargan_generator": lambda: star.generator.eval()(images, condition, condition.flip(0)),
     }
 
 

@@ -23,7 +23,8 @@ class GeneratorConfig:
     norm_affine: bool = False
     #: "transpose" is the reference layout (importable checkpoints); "resize" (nearest) and "bilinear"
     #: upsample then convolve, which avoids checkerboard artefacts.
-    upsample: Literal["transpose", "resize", "bilinear"] = "transpose"
+    #: "conv_bilinear" convolves at the low resolution, then upsamples bilinearly (a transposed conv's cost).
+    upsample: Literal["transpose", "resize", "bilinear", "conv_bilinear"] = "transpose"
     #: "image": the head's tanh is the output (the reference layout); "residual": the head predicts a change
     #: added to the input in tanh's pre-activation space, so a face is edited rather than redrawn (the
     #: demo's noise: cycle PSNR 19 → 35 dB, see docs/cyclegan.md). Saved configs without this key are "image".
@@ -66,12 +67,12 @@ class CycleGANConfig:
 
 PRESETS: dict[str, dict] = {
     # The paper's configuration: 64 channels, 9 residual blocks, 256² images.
-    "paper": {"generator": {"output": "residual", "upsample": "bilinear"}},
+    "paper": {},
     # Small enough to train in minutes on a laptop CPU; still the same architecture family. Three residual
     # blocks follow the paper's scaling (9 at 256², 6 at 128²) down to 64² and keep one 256² face under
     # 80 ms on 2 CPU cores (benchmarks/bench_inference.py).
     "fast": {
-        "generator": {"channels": 16, "num_res_blocks": 3, "output": "residual", "upsample": "bilinear"},
+        "generator": {"channels": 16, "num_res_blocks": 3, "output": "residual", "upsample": "conv_bilinear"},
         "discriminator": {"channels": 16, "num_layers": 3},
         "image_size": 64,
     },

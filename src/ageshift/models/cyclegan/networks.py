@@ -55,6 +55,17 @@ class ResnetGenerator(nn.Module):
                     channels, channels // 2, 3, stride=2, padding=1, output_padding=1, bias=bias
                 )
                 up.append(nn.Sequential(resample, make_norm(norm, channels // 2), nn.ReLU(inplace=True)))
+            elif config.upsample == "conv_bilinear":
+                # Convolving before interpolating costs what the transposed conv did (a quarter of resizing
+                # first), and interpolation spreads every pixel evenly, so there is no checkerboard.
+                up.append(
+                    nn.Sequential(
+                        nn.Conv2d(channels, channels // 2, 3, padding=1, bias=bias),
+                        make_norm(norm, channels // 2),
+                        nn.ReLU(inplace=True),
+                        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                    )
+                )
             else:
                 mode = "bilinear" if config.upsample == "bilinear" else "nearest"
                 up.append(
