@@ -161,7 +161,11 @@ class StarGAN(TrainingModel):
     def _discriminator_phase(self, batch: Batch, carry: dict[str, Any], context: StepContext) -> PhaseOutput:
         config, real = self.config, batch["images"]
         needs_source = self.discriminator.projection is not None or self.generator.directed
-        source_condition = self._source_condition(batch) if needs_source else None
+        # The generator phase of this step already encoded the real images' own condition (the
+        # discriminator it read unknown labels with has not changed since): reuse it.
+        source_condition = carry.get("source_condition")
+        if source_condition is None and needs_source:
+            source_condition = self._source_condition(batch)
         if "fake" in carry:
             fake, target_condition = carry["fake"], carry["target_condition"]
         else:
@@ -250,7 +254,12 @@ class StarGAN(TrainingModel):
             )
         total = torch.stack([value.float() for value in terms.values()]).sum()
         detached = {name: value.detach() for name, value in terms.items()} | {"g_total": total.detach()}
-        return PhaseOutput(total, detached, {"fake": fake.detach(), "target_condition": target_condition})
+        carry = {
+            "fake": fake.detach(),
+            "target_condition": target_condition,
+            "source_condition": source_condition,
+        }
+        return PhaseOutput(total, detached, carry)
 
     def _judge(self, device: torch.device) -> nn.Module:
         """The packaged differentiable age estimator, frozen, built on first use (not part of the weights)."""
