@@ -34,3 +34,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def cli_exit_code(args: list) -> int:
+    """Run the ``ageshift`` CLI in-process (arguments made strings) and return its exit code."""
+    from ageshift.cli import main
+
+    try:
+        main([str(arg) for arg in args])
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+def run_cli(args: list, capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process; returns exit code, stdout, stderr."""
+    code = cli_exit_code(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.conftest import random_image
+from tests.conftest import random_image, run_cli
 
 import ageshift
-from ageshift.cli import main
 from ageshift.config import to_dict
 from ageshift.models.cyclegan import CycleGAN, cyclegan_config
 from ageshift.models.stargan import StarGANFamily
@@ -43,15 +42,7 @@ TINY_STARGAN = [
 ]
 
 
-def run(args: list[Any], capsys) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns exit code, stdout, stderr."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 def one_error_line(err: str) -> str:

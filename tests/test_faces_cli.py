@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-from ageshift.cli import main
+from tests.conftest import run_cli
 
 # Tiny networks: one torch thread (see the fixture in conftest.py).
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -21,15 +20,7 @@ skimage_data = pytest.importorskip("skimage.data")
 matplotlib = pytest.importorskip("matplotlib")
 
 
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns exit code, stdout, stderr."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 def digest(path: Path) -> str:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
-from tests.conftest import random_image
+from tests.conftest import cli_exit_code, random_image
 from torch import nn
 
 import ageshift
@@ -430,14 +430,7 @@ def assert_same_tensors(first: Any, second: Any, where: str = "") -> None:
         assert first == second, where
 
 
-def cli(argv: list[str]) -> int:
-    from ageshift.cli import main
-
-    try:
-        main([str(arg) for arg in argv])
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0
+cli = cli_exit_code
 
 
 # --- the tests -------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-from tests.conftest import random_image
+from tests.conftest import cli_exit_code, random_image
 
 import ageshift
 from ageshift.errors import ConfigError, DataError, ModelLoadError
@@ -183,14 +183,7 @@ def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path, data):
     assert checkpoint["step"] >= 1
 
 
-def cli(argv: list[str]) -> int:
-    from ageshift.cli import main
-
-    try:
-        main(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0
+cli = cli_exit_code
 
 
 def test_cli_train_resume_and_export(tmp_path, data, capsys):
