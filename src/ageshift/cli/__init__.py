@@ -10,7 +10,7 @@ from ..errors import AgeshiftError
 from ._app import app, prepare_app
 
 # Importing a module registers its commands.
-from . import demo, evaluate, faces, latent, prepare, serve, train, translate  # noqa: E402,F401  isort: skip
+from . import demo, evaluate, faces, install, latent, prepare, serve, train, translate  # noqa: E402,F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

