@@ -259,7 +259,7 @@ def test_sweep_other_refusals(tmp_path, stargan_dir, face_photo, capsys):
     photo.write_bytes(face_photo.read_bytes())
     before = photo.read_bytes()
     for options, expected in (
-        (["--out", photo], "output is the input photo"),
+        (["--out", photo], "--out is an input file"),
         (["--out", tmp_path / "strip.webp"], "write the sweep as one of .png"),
         (
             ["--out", tmp_path / "s.png", "--strengths", "0,1"],

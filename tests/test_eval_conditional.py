@@ -253,7 +253,7 @@ def test_missing_fid_package_skips_only_realism(labelled, tmp_path, monkeypatch)
         IgnoringModel(SYNTHETIC_SPEC), labelled[0], tmp_path / "report", target_ages=[30, 60]
     )
     report = metrics["conditional"]
-    assert "pip install" in report["realism"]["skipped"]
+    assert "ageshift install-assets" in report["realism"]["skipped"]
     assert [entry["target_age"] for entry in report["age"]["by_target"]] == [30, 60]
     assert any(note.startswith("realism") for note in metrics["notes"])
 

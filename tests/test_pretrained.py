@@ -142,7 +142,7 @@ PROBLEMS = {
     "no format": "not an ageshift model (format None",
     "newer version": "newer than this ageshift understands",
     "text version": "format_version must be an integer, got '2'",
-    "config not an object": "'config' and 'card' must be JSON objects",
+    "config not an object": "'config' must be a JSON object, got list",
     "unknown legacy version": "ageshift-translator version 7 is not known",
     "malformed legacy": "malformed ageshift-translator document",
 }
@@ -208,9 +208,10 @@ def test_version_1_cyclegan_fixture_translates_identically_and_resaves(tmp_path:
     )
     assert loaded.metadata["domains"]["B"]["label"] == "age 50-59"
     assert loaded.card["family"] == "cyclegan" and loaded.card["training_data"] == {"name": "synthetic"}
+    # Bit-equality is not promised across CPUs and kernel builds (2.98e-8 apart was seen): float32 rounding.
     for direction in ("older", "younger"):
-        assert torch.equal(loaded.translate_batch(expected["input"], direction), expected[direction]), (
-            direction
+        torch.testing.assert_close(
+            loaded.translate_batch(expected["input"], direction), expected[direction], atol=1e-6, rtol=0
         )
 
     loaded.save_pretrained(tmp_path / "resaved")
@@ -221,8 +222,8 @@ def test_version_1_cyclegan_fixture_translates_identically_and_resaves(tmp_path:
     resaved = ageshift.load(tmp_path / "resaved")
     assert resaved.metadata == loaded.metadata and resaved.card == loaded.card
     for direction in ("older", "younger"):
-        assert torch.equal(resaved.translate_batch(expected["input"], direction), expected[direction]), (
-            direction
+        torch.testing.assert_close(
+            resaved.translate_batch(expected["input"], direction), expected[direction], atol=1e-6, rtol=0
         )
 
 

@@ -14,7 +14,13 @@ from ageshift.errors import ConfigError
 from ageshift.models.conditions import Condition, ConditionSpec
 from ageshift.models.translator import Translator
 from ageshift.web import FACE_TABLE_COLUMNS, ServeSettings, process
-from ageshift.web.pipeline import PREVIEW_MAX_SIDE, FaceRow, draw_face_boxes, faces_table
+from ageshift.web.pipeline import (
+    PREVIEW_MAX_SIDE,
+    UPSCALE_CHOICES,
+    FaceRow,
+    draw_face_boxes,
+    faces_table,
+)
 
 pytest.importorskip("onnxruntime", reason="face detection needs ageshift[faces]")
 skimage_data = pytest.importorskip("skimage.data", reason="test photos come from scikit-image")
@@ -245,8 +251,17 @@ def test_two_domain_page_offers_directions_and_strength_and_bounds_its_queue(ide
     assert parts["strength"].visible is True
     assert (parts["strength"].minimum, parts["strength"].maximum, parts["strength"].value) == (0, 1, 1)
     assert "target_age" not in parts and not any(name.startswith("attribute-") for name in parts)
-    # The API's inputs: (photo, direction, strength, mode).
-    assert [part.elem_id for part in transform.inputs] == ["upload", "direction", "strength", "mode"]
+    # The API's inputs: (photo, direction, strength, mode, upscale).
+    assert [part.elem_id for part in transform.inputs] == [
+        "upload",
+        "direction",
+        "strength",
+        "mode",
+        "upscale",
+    ]
+    # "Upscale the face" is offered and off by default (it costs CPU time).
+    assert [value for _, value in parts["upscale"].choices] == list(UPSCALE_CHOICES)
+    assert parts["upscale"].value == "none"
     assert set(parts["upload"].file_types) == set(IMAGE_SUFFIXES)
     assert blocks._queue.max_size == 3 and blocks.delete_cache == (60, 60)
     assert blocks.analytics_enabled is False
@@ -266,7 +281,7 @@ def test_conditional_page_offers_an_age_slider_and_attribute_dropdowns(condition
     ] and hair.value == "keep"
     assert parts["strength"].visible is True
     assert [part.elem_id for part in transform.inputs] == [
-        "upload", "target_age", "attribute-hair", "strength", "mode",
+        "upload", "target_age", "attribute-hair", "strength", "mode", "upscale",
     ]  # fmt: skip
     # API calls with values outside the controls are refused by Gradio before the handler runs.
     from gradio.exceptions import Error
@@ -278,15 +293,56 @@ def test_conditional_page_offers_an_age_slider_and_attribute_dropdowns(condition
 
 def test_page_request_reaches_the_model_with_the_controls_values(astronaut_png, conditional):
     _, _, transform = _page(conditional)
-    before, after, table, message = transform.fn(str(astronaut_png), 70, "blond", 1.0, "whole picture")
+    before, after, table, message = transform.fn(
+        str(astronaut_png), 70, "blond", 1.0, "whole picture", "none"
+    )
     assert conditional.requests == [Condition(target_age=70.0, attributes={"hair": "blond"})]
     assert "age 70, hair=blond" in message and after.size == (512, 512)
     # "keep" leaves the attribute out of the request.
-    transform.fn(str(astronaut_png), 20, "keep", 0.5, "whole picture")
+    transform.fn(str(astronaut_png), 20, "keep", 0.5, "whole picture", "none")
     assert conditional.requests[-1] == Condition(target_age=20.0, strength=0.5)
 
 
 def test_page_shows_a_refused_value_as_one_line(astronaut_png, conditional):
     _, _, transform = _page(conditional)
-    *_, message = transform.fn(str(astronaut_png), 95, "keep", 1.0, "whole picture")
+    *_, message = transform.fn(str(astronaut_png), 95, "keep", 1.0, "whole picture", "none")
     assert message == "target age 95 is outside this model's range 10..90"
+
+
+def _detail(pixels: np.ndarray) -> float:
+    """Mean absolute Laplacian of the grey image: how much fine detail a region holds."""
+    grey = pixels.astype(np.float64).mean(axis=2)
+    laplacian = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
+    return float(np.abs(laplacian).mean())
+
+
+def test_upscale_the_face_sharpens_the_pasted_face_through_the_page(astronaut_png, detector):
+    from ageshift.errors import MissingDependencyError
+    from ageshift.models.translator import IdentityTranslator
+    from ageshift.web.pipeline import resolve_upscaler
+
+    try:
+        resolve_upscaler("srresnet-x4")
+    except MissingDependencyError as error:
+        pytest.skip(str(error))
+    # A 64-px identity model: the astronaut's ~90-px face is pasted from a crop smaller than itself.
+    small = IdentityTranslator(image_size=64)
+    _, parts, transform = _page(small)
+    *_, plain, _, plain_message = transform.fn(str(astronaut_png), "older", 1.0, "each face", "none")
+    *_, sharp, table, message = transform.fn(str(astronaut_png), "older", 1.0, "each face", "srresnet-x4")
+    assert "upscaled" not in plain_message
+    assert "1 face found" in message and "upscaled with srresnet-x4 before paste-back" in message
+    assert sharp.size == plain.size == (512, 512) and len(table) == 1
+    _, x0, y0, x1, y1, *_ = table[0]
+    face = (slice(y0, y1), slice(x0, x1))
+    sharp_pixels, plain_pixels = np.asarray(sharp), np.asarray(plain)
+    # Only the face changes, and it holds more fine detail than the plainly resized crop.
+    outside = np.ones((512, 512), bool)
+    outside[max(y0 - 40, 0) : y1 + 40, max(x0 - 40, 0) : x1 + 40] = False
+    assert np.array_equal(sharp_pixels[outside], plain_pixels[outside])
+    assert _detail(sharp_pixels[face]) > 1.2 * _detail(plain_pixels[face])
+    # Whole-picture mode says the upscaler does not apply; a non-SR model is refused in one line.
+    whole = process(astronaut_png, "older", translator=small, mode="whole", upscale="srresnet-x4")
+    assert "applies to 'each face' only" in whole.message
+    refused = process(astronaut_png, "older", translator=small, upscale="identity")
+    assert refused.after is None and "not a super-resolution model" in refused.message

@@ -36,6 +36,10 @@ def __getattr__(name: str) -> Any:
         from .models import conditions
 
         return getattr(conditions, name)
+    if name == "Pipeline":
+        from .faces.chain import Pipeline
+
+        return Pipeline
     if name == "age_photo":
         from .faces import age_photo
 
@@ -51,6 +55,7 @@ __all__ = [
     "Condition",
     "ConditionSpec",
     "IdentityTranslator",
+    "Pipeline",
     "Translator",
     "TwoDomainTranslator",
     "age_photo",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .errors import AgeshiftError, DataError, ImageLoadError
 from .io import IMAGE_SUFFIXES, list_images, load_image, save_image
+from .outputs import OutputError, OutputPlan, is_within
 
 if TYPE_CHECKING:
     from .models.translator import Translator
@@ -25,7 +26,7 @@ class TranslationSummary:
 def plan_translation(
     source: str | Path, destination: str | Path, image_format: str = "png"
 ) -> list[tuple[Path, Path]]:
-    """Pair every input image with the file its translation goes to.
+    """Pair every input image with the file its translation goes to, checking every output before any work.
 
     Args:
         source: an image file, or a folder searched recursively.
@@ -34,7 +35,11 @@ def plan_translation(
         image_format: suffix for outputs written into a folder (``png`` or ``jpg``).
 
     Returns:
-        ``[(input_path, output_path), ...]``; refuses to write over any input.
+        ``[(input_path, output_path), ...]``.
+
+    Raises:
+        OutputError: an output would replace an input (also through a link), two inputs would be written
+            to one file (``a.jpg`` and ``a.png`` → ``a.png``), or the output location cannot be written.
     """
     source, destination = Path(source), Path(destination)
     if not source.exists():
@@ -42,24 +47,26 @@ def plan_translation(
     suffix = "." + image_format.lower().lstrip(".")
     if suffix not in IMAGE_SUFFIXES:
         raise DataError(f"output format {image_format!r} is not supported; use png or jpg")
-    if destination.resolve() == source.resolve():
-        raise DataError(f"{destination}: output is the input; choose another output so the input is kept")
     if source.is_file():
+        plan = OutputPlan([source])
         if destination.is_dir():
-            return [(source, destination / (source.stem + suffix))]
-        if destination.suffix.lower() not in IMAGE_SUFFIXES:
+            destination = destination / (source.stem + suffix)
+        elif destination.suffix.lower() not in IMAGE_SUFFIXES:
             raise DataError(
                 f"{destination}: output file needs an image suffix ({', '.join(sorted(IMAGE_SUFFIXES))})"
             )
-        return [(source, destination)]
-    if destination.exists() and not destination.is_dir():
-        raise DataError(f"{destination}: input {source} is a folder, so the output must be a folder too")
-    inside_output = destination.resolve()
-    pairs = []
-    for path in list_images(source):
-        if path.resolve().is_relative_to(inside_output):
-            continue  # earlier results written inside the input folder are not inputs
-        pairs.append((path, (destination / path.relative_to(source)).with_suffix(suffix)))
+        return [(source, plan.file(destination, "OUTPUT", source))]
+    if destination.resolve() == source.resolve():
+        raise OutputError(f"{destination}: output is the input folder; choose another so the inputs are kept")
+    plan = OutputPlan()
+    plan.folder(destination, "OUTPUT")
+    inputs = [path for path in list_images(source) if not is_within(path, destination)]
+    # earlier results inside the input folder are not inputs; every input is protected before any claim
+    plan.protect(*inputs)
+    pairs = [
+        (path, plan.claim((destination / path.relative_to(source)).with_suffix(suffix), path))
+        for path in inputs
+    ]
     if not pairs:
         raise DataError(f"{source}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     return pairs
@@ -112,7 +119,7 @@ def translate_files(
         for (_, target), image in zip(loaded, translated, strict=True):
             try:
                 summary.written.append(save_image(image, target))
-            except (OSError, ImageLoadError) as error:
+            except (OSError, AgeshiftError) as error:
                 summary.failed.append((target, f"cannot write ({error})"))
         if progress is not None:
             progress(len(chunk))

@@ -4,8 +4,7 @@ and atomic writes so a crash never leaves a half-written file behind."""
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +13,46 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import DataError, ImageLoadError
+from .outputs import atomic_write  # the one atomic writer, also imported from here by older code
+
+__all__ = [
+    "ALLOWED_FORMATS",
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "atomic_write",
+    "list_images",
+    "load_image",
+    "save_image",
+    "to_rgb",
+]
 
 #: File suffixes ageshift reads; anything else in a folder is ignored.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 #: Decoder names PIL may report for those files: a renamed file of another format is refused.
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "BMP", "WEBP", "TIFF", "MPO"})
-#: Default pixel limit (about 100 megapixels); beyond it a file is refused as a possible decompression bomb.
+#: Default pixel limit, 100 megapixels exactly; beyond it a file is refused as a possible decompression bomb.
+#: It is the real limit: Pillow's own (89.5 megapixels, refused outright above twice that) is set to it while
+#: ageshift opens a file, so neither a smaller nor a larger ``max_pixels`` is overruled by Pillow.
 DEFAULT_MAX_PIXELS = 100_000_000
+_PIXEL_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    """Make Pillow's decompression-bomb limit ``max_pixels`` while a file is opened (and restore it).
+
+    The lock keeps two threads (the web page's workers) from restoring each other's limit.
+    """
+    with _PIXEL_LIMIT_LOCK:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            with warnings.catch_warnings():
+                # Between the limit and twice it Pillow only warns: our own check below refuses those.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
 
 
 def list_images(folder: str | Path, recursive: bool = True) -> list[Path]:
@@ -76,24 +108,24 @@ def load_image(
     if path.is_dir():
         raise ImageLoadError(f"{path}: is a folder, not an image")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                if opened.format not in ALLOWED_FORMATS:
-                    raise ImageLoadError(
-                        f"{path}: format {opened.format} is not supported "
-                        f"(supported: {', '.join(sorted(ALLOWED_FORMATS))})"
-                    )
-                width, height = opened.size
-                if max_pixels is not None and width * height > max_pixels:
-                    raise ImageLoadError(
-                        f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
-                        f"{max_pixels / 1e6:.0f} (refused as a possible decompression bomb; raise max_pixels "
-                        "if the file is trusted)"
-                    )
-                opened.load()
-                image = ImageOps.exif_transpose(opened)
-                return to_rgb(image, background)
+        with _pillow_pixel_limit(max_pixels):
+            opened = Image.open(path)  # Pillow checks its limit here, when it reads the header
+        with opened:
+            if opened.format not in ALLOWED_FORMATS:
+                raise ImageLoadError(
+                    f"{path}: format {opened.format} is not supported "
+                    f"(supported: {', '.join(sorted(ALLOWED_FORMATS))})"
+                )
+            width, height = opened.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageLoadError(
+                    f"{path}: {width}x{height} is {width * height / 1e6:.1f} megapixels, over the limit of "
+                    f"{max_pixels / 1e6:g} (refused as a possible decompression bomb; raise max_pixels "
+                    "if the file is trusted)"
+                )
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+            return to_rgb(image, background)
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -144,31 +176,6 @@ def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
     scale = 255.0 / max(high - low, 1e-12)
     gray = np.clip((array.astype(np.float64) - low) * scale, 0, 255).round().astype(np.uint8)
     return Image.fromarray(np.stack([gray] * 3, axis=-1))
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
-    """Open a temporary file beside ``path`` and move it into place only when the block succeeds.
-
-    A crash inside the block leaves any previous ``path`` untouched and no partial file behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates the file as 0600; give it the permissions a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        with os.fdopen(handle, mode) as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 def save_image(image: Image.Image, path: str | Path, quality: int = 95) -> Path:

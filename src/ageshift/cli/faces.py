@@ -3,13 +3,13 @@ Thin shells over :mod:`ageshift.faces`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from ..errors import AgeshiftError, ImageLoadError
+from ..outputs import OutputPlan
 from ._app import app, prepare_app
 from ._conditions import (
     attribute_option,
@@ -18,6 +18,7 @@ from ._conditions import (
     strength_option,
     target_age_option,
 )
+from ._console import cell, report_skipped, say
 
 OUTPUT_SUFFIX = ".png"
 
@@ -33,14 +34,21 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
     return values
 
 
-def _collect_photos(inputs: list[Path]) -> list[Path]:
-    """Files as given, folders expanded to their images; a missing path is an error before any work."""
+def _collect_photos(inputs: list[Path], out: Path | None = None) -> list[Path]:
+    """Files as given, folders expanded to their images; a missing path is an error before any work.
+
+    Earlier results in an ``out`` folder inside an input folder are not inputs (as for ``translate``).
+    """
     from ..io import list_images
+    from ..outputs import is_within
 
     photos: list[Path] = []
     for path in inputs:
         if path.is_dir():
-            photos.extend(list_images(path))
+            images = list_images(path)
+            if out is not None and is_within(out, path) and not is_within(path, out):
+                images = [image for image in images if not is_within(image, out)]
+            photos.extend(images)
         elif path.exists():
             photos.append(path)
         else:
@@ -50,15 +58,21 @@ def _collect_photos(inputs: list[Path]) -> list[Path]:
     return photos
 
 
-def _output_path(photo: Path, out: Path, used: set[Path]) -> Path:
-    """``OUT/name.png``, numbered when two inputs share a name; never an input file."""
-    candidate = out / f"{photo.stem}{OUTPUT_SUFFIX}"
-    number = 1
-    while candidate in used or candidate.resolve() == photo.resolve():
-        candidate = out / f"{photo.stem}-{number}{OUTPUT_SUFFIX}"
-        number += 1
-    used.add(candidate)
-    return candidate
+def _plan_outputs(
+    files: list[Path], out: Path, report: Path | None, save_crops: Path | None
+) -> tuple[OutputPlan, dict[Path, Path]]:
+    """Every output of ``age``, checked before the model loads: none replaces an input, none is written twice.
+
+    Returns:
+        The plan (crops are claimed from it as faces are found) and each photo's result path.
+    """
+    plan = OutputPlan(files)
+    plan.folder(out, "--out")
+    if report is not None:
+        plan.file(report, "--report")
+    if save_crops is not None:
+        plan.folder(save_crops, "--save-crops")
+    return plan, {path: plan.claim(out / f"{path.stem}{OUTPUT_SUFFIX}", path, "--out") for path in files}
 
 
 @app.command("age")
@@ -87,6 +101,18 @@ def age(
         "--keep-detail",
         help="Add the model's change to the photo instead of replacing faces (sharper).",
     ),
+    upscale: str | None = typer.Option(
+        None,
+        "--upscale",
+        help="Super-resolve each edited face crop before paste-back: realesrgan-x4, srresnet-x4, srgan-x4 or a "
+        "super-resolution model folder (docs/superres.md).",
+    ),
+    then: list[str] | None = typer.Option(
+        None,
+        "--then",
+        help="Another edit run on each face crop after MODEL, in order (repeatable): MODEL or "
+        "MODEL:key=value,... e.g. models/hair:hair=blond or models/cyclegan:direction=older.",
+    ),
 ) -> None:
     """Edit every face in photos (older/younger, or a target age and attributes) and paste it back.
 
@@ -94,64 +120,71 @@ def age(
     """
     from rich.console import Console
     from rich.progress import track
-    from rich.table import Table
+    from rich.table import Column, Table
 
     import ageshift
 
     from ..faces import age_photo, create_detector
-    from ..io import atomic_write, load_image, save_image
+    from ..io import load_image, save_image
+    from ..outputs import write_json
 
     if whole_image and box:
         raise AgeshiftError("--whole-image and --box exclude each other: choose one")
     boxes = [_parse_box(text) for text in box] if box else None
-    files = _collect_photos(photos)
+    files = _collect_photos(photos, out)
+    plan, targets = _plan_outputs(files, out, report, save_crops)
     translator = ageshift.load(model)
+    upscaler = ageshift.load(upscale) if upscale else None
+    if upscaler is not None and not hasattr(upscaler, "upscale"):
+        raise AgeshiftError(
+            f"--upscale {upscale}: is a {upscaler.family} model, not a super-resolution model"
+        )
     request = condition_request(translator, direction, target_age, attribute, strength)
     label = translator.condition(**request).label()
+    if then:
+        from ..faces.chain import chain_with
+
+        translator, request = chain_with(translator, request, then)
+        label = f"{label} then {len(then)} more"  # no stage paths: the label also names --save-crops files
     face_detector = None if whole_image or boxes else create_detector(detector)
-    table = Table("photo", "faces", "output", title=f"ageshift age: {label}")
+    # long names wrap ("fold") instead of losing characters to "…"
+    columns = [Column(name, overflow="fold") for name in ("photo", "faces", "output")]
+    table = Table(*columns, title=cell(f"ageshift age: {label}"))
     summary: list[dict[str, Any]] = []
-    used: set[Path] = set()
     failures: list[str] = []
     for path in track(files, description="aging photos", transient=True):
         try:
             image = load_image(path)
         except ImageLoadError as error:
-            # One unreadable file must not stop a folder: report it, go on, and exit 2 at the end.
+            # One unreadable file must not stop a folder: list it, go on, and exit 1 at the end.
             failures.append(str(error))
-            table.add_row(path.name, "[red]unreadable[/]", "")
+            table.add_row(cell(path.name), cell("unreadable", "red"), "")
             continue
         result = age_photo(
             image, translator, **request, detector=face_detector, mode="whole" if whole_image else "faces",
             boxes=boxes, max_faces=max_faces, min_face_size=min_face_size, color_match=color_match,
-            keep_detail=keep_detail, in_place=True,
+            keep_detail=keep_detail, in_place=True, upscaler=upscaler,
         )  # fmt: skip
-        target = save_image(result.image, _output_path(path, out, used))
+        target = save_image(result.image, targets[path])
         if save_crops is not None:
+            edit = label.replace(", ", "_").replace(" ", "").replace("=", "-")
             for index, face in enumerate(result.faces):
-                save_image(face.aligned.crop, save_crops / f"{target.stem}_face{index}_input.png")
-                edit = label.replace(", ", "_").replace(" ", "").replace("=", "-")
-                save_image(face.translated, save_crops / f"{target.stem}_face{index}_{edit}.png")
+                for crop, kind in ((face.aligned.crop, "input"), (face.translated, edit)):
+                    save_image(crop, plan.claim(save_crops / f"{target.stem}_face{index}_{kind}.png", path))
         faces_text = "whole image" if whole_image else str(len(result.faces))
-        table.add_row(path.name, faces_text, target.name)
+        table.add_row(cell(path.name), faces_text, cell(target.name))
         summary.append({"input": str(path), "output": str(target), **result.to_json()})
     Console().print(table)
-    Console().print(f"results in {out}", highlight=False)
     if report is not None:
-        with atomic_write(report, "w") as stream:
-            json.dump(
-                {
-                    "model": model,
-                    "direction": request["direction"],
-                    "condition": request,
-                    "photos": summary,
-                    "errors": failures,
-                },
-                stream,
-                indent=2,
-            )
-    if failures:
-        raise AgeshiftError(f"{len(failures)} of {len(files)} photos could not be read; first: {failures[0]}")
+        condition = {"model": model, "direction": request["direction"], "condition": request}
+        write_json(report, {**condition, "photos": summary, "errors": failures})
+    if not summary:
+        raise AgeshiftError(
+            f"none of the {len(files)} photo(s) could be read; no photo written; first: {failures[0]}"
+        )
+    written = f"wrote {len(summary)} of {len(files)} photo(s) to {out}"
+    report_skipped(failures, len(files), written)
+    say(written, err=False)
 
 
 @app.command("age-sweep")
@@ -185,19 +218,24 @@ def age_sweep(
     ),
 ) -> None:
     """The time-machine strip: the same face at each age (or strength), pasted back, side by side or animated."""
-    from rich.console import Console
-
     import ageshift
 
     from ..faces import create_detector
-    from ..faces.sweep import STRIP_SUFFIXES, parse_number_list, sweep_photo, sweep_requests, write_sweep
+    from ..faces.sweep import (
+        STRIP_SUFFIXES,
+        NoFaceError,
+        parse_number_list,
+        sweep_photo,
+        sweep_requests,
+        write_sweep,
+    )
     from ..io import load_image
     from ..models.conditions import parse_attribute_options
+    from ..outputs import OutputPlan
 
     if out.suffix.lower() not in STRIP_SUFFIXES:
         raise AgeshiftError(f"{out}: write the sweep as one of {', '.join(STRIP_SUFFIXES)}")
-    if out.resolve() == photo.resolve():
-        raise AgeshiftError(f"{out}: output is the input photo; choose another --out")
+    OutputPlan([photo]).file(out, "--out")
     translator = ageshift.load(model)
     requests = sweep_requests(
         translator,
@@ -209,15 +247,15 @@ def age_sweep(
     )
     image = load_image(photo)
     judge = _age_judge(measure) if measure else None
-    frames = sweep_photo(
-        image, translator, requests, detector=create_detector(detector) if not whole_image else detector,
-        mode="whole" if whole_image else "faces", whole_photo=whole_photo, frame_size=frame_size, judge=judge,
-    )  # fmt: skip
+    try:
+        frames = sweep_photo(
+            image, translator, requests, detector=create_detector(detector) if not whole_image else detector,
+            mode="whole" if whole_image else "faces", whole_photo=whole_photo, frame_size=frame_size, judge=judge,
+        )  # fmt: skip
+    except NoFaceError as error:
+        raise NoFaceError(f"{photo}: {error}") from None
     written = write_sweep(frames, out)
-    Console(stderr=True).print(
-        f"wrote {len(frames)} frames to {written}: " + ", ".join(frame.caption for frame in frames),
-        markup=False, highlight=False, soft_wrap=True,
-    )  # fmt: skip
+    say(f"wrote {len(frames)} frames to {written}: " + ", ".join(frame.caption for frame in frames))
 
 
 def _age_judge(spec: str) -> Any:
@@ -249,13 +287,14 @@ def prepare_faces(
     min_face_size: float = typer.Option(48.0, help="Skip faces smaller than this (pixels)."),
 ) -> None:
     """Detect and align every face in a folder of photos into training crops."""
-    from rich.console import Console
     from rich.progress import Progress
 
     from ..faces import create_detector, prepare_face_dataset
     from ..faces.align import AlignmentSpec
     from ..io import list_images
+    from ..outputs import check_folder_writable
 
+    check_folder_writable(out, "--out")
     spec = AlignmentSpec(template=template, size=size, padding=padding)
     face_detector = create_detector(detector)
     with Progress(transient=True) as progress:
@@ -265,9 +304,8 @@ def prepare_faces(
             test_fraction=test_fraction, min_face_size=min_face_size,
             progress=lambda _path: progress.advance(task),
         )  # fmt: skip
-    console = Console()
-    console.print(f"{result.crops} face crops from {result.photos} photos written to {out}")
+    say(f"{result.crops} face crops from {result.photos} photos written to {out}", err=False)
     if result.photos_without_faces:
-        console.print(f"{len(result.photos_without_faces)} photos without a usable face")
+        say(f"{len(result.photos_without_faces)} photos without a usable face", err=False)
     for name, reason in result.skipped.items():
-        console.print(f"skipped {name}: {reason}", highlight=False)
+        say(f"{name}: {reason}", "yellow", label="skipped ", err=False)

@@ -8,7 +8,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from ..outputs import check_folder_writable, refuse_inputs_inside, refuse_same_folder
 from ._app import app, prepare_app
+from ._console import say
 
 latent_app = typer.Typer(
     help="Latent editing with a pretrained generator: age directions, progression videos, photo projection.",
@@ -60,6 +62,7 @@ def fit_direction_command(
     from ..latent.directions import PACKAGED_AGE_LABELLER
     from ..latent.scoring import packaged_age_function, packaged_identity_distance
 
+    check_folder_writable(out, "--out")
     _limit_threads()
     console = Console(stderr=True)
     generator = load_packaged_dcgan()
@@ -83,7 +86,7 @@ def fit_direction_command(
         distance = packaged_identity_distance() if identity else None
         _print_measured(console, measure_direction(direction, generator, ages, distance, count=measure))
     direction.save(out)
-    console.print(f"[green]wrote[/] {out}", highlight=False)
+    say(out, "green", label="wrote ")
 
 
 @latent_app.command("edit")
@@ -102,7 +105,12 @@ def edit_command(
     import torch
 
     from ..latent import LatentDirection, load_packaged_dcgan, parse_strength_range, write_edit_outputs
+    from ..latent.edit import edit_output_paths
+    from ..outputs import OutputPlan
 
+    plan = OutputPlan(path for path in direction.glob("*") if path.is_file())
+    for path in edit_output_paths(out, gif):
+        plan.file(path, "--out")
     _limit_threads()
     loaded = LatentDirection.load(direction)
     generator = load_packaged_dcgan()
@@ -110,12 +118,11 @@ def edit_command(
     outputs = write_edit_outputs(
         generator, loaded, latents, out, parse_strength_range(strength), frames, fps, upscale, gif
     )
-    console = Console(stderr=True)
     width, height = outputs.frame_size
-    console.print(f"[green]wrote[/] {outputs.video} ({outputs.num_frames} frames, {width}x{height})")
+    say(f"{outputs.video} ({outputs.num_frames} frames, {width}x{height})", "green", label="wrote ")
     if outputs.gif:
-        console.print(f"[green]wrote[/] {outputs.gif}")
-    console.print(f"[green]wrote[/] {outputs.contact_sheet}")
+        say(outputs.gif, "green", label="wrote ")
+    say(outputs.contact_sheet, "green", label="wrote ")
 
 
 @latent_app.command("project")
@@ -137,6 +144,8 @@ def project_command(
     from ..latent.photo import edit_photo
     from ..latent.projection import packaged_age_features
 
+    check_folder_writable(out, "--out")
+    refuse_inputs_inside(out, [photo])
     _limit_threads()
     try:
         values = tuple(float(v) for v in strengths.split(",") if v.strip())
@@ -161,7 +170,7 @@ def project_command(
         f"{report.final_loss:.3f})",
         highlight=False,
     )
-    console.print(f"[green]wrote[/] {len(report.files)} files to {out}", highlight=False)
+    say(f"{len(report.files)} files to {out}", "green", label="wrote ")
 
 
 @prepare_app.command("generated")
@@ -193,6 +202,8 @@ def prepare_generated_command(
     )
     from ..latent.scoring import packaged_age_function
 
+    check_folder_writable(out, "--out")
+    refuse_same_folder(out, [direction] if direction is not None else [])
     _limit_threads()
     console = Console(stderr=True)
     generator = load_packaged_dcgan()
@@ -214,9 +225,10 @@ def prepare_generated_command(
         seed=seed,
     )
     report = prepare_generated_dataset(out, generator, ages, age_direction, config, overwrite)
-    console.print(
-        f"[green]wrote[/] {report.root}: {report.counts}; cost {report.raw_samples} raw samples, "
+    say(
+        f"{report.root}: {report.counts}; cost {report.raw_samples} raw samples, "
         f"{report.renders_scored} renders scored; old faces kept raw {report.kept_raw['B']}, steered "
         f"{report.kept_steered['B']}; {report.duplicates_dropped} near-duplicates dropped",
-        highlight=False,
+        "green",
+        label="wrote ",
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from ._app import app, prepare_app  # noqa: F401
+from ._console import say
 
 
 def _quote(names: list[str], limit: int = 5) -> str:
@@ -53,8 +53,10 @@ def prepare_utkface_command(
     from ..data.manifest import parse_age_range
     from ..data.utkface import prepare_utkface, prepare_utkface_all_ages
     from ..errors import ConfigError
+    from ..outputs import check_folder_writable, refuse_same_folder
 
-    console = Console(stderr=True)
+    check_folder_writable(out, "--out")
+    refuse_same_folder(out, [source])
     if all_ages:
         if young is not None or old is not None:
             raise ConfigError(
@@ -91,17 +93,13 @@ def prepare_utkface_command(
             progress=True,
         )
     if report.malformed:
-        console.print(
-            f"[yellow]skipped {len(report.malformed)} malformed names:[/] {_quote(report.malformed)}",
-            highlight=False,
-        )
+        say(_quote(report.malformed), "yellow", label=f"skipped {len(report.malformed)} malformed names: ")
     if report.unreadable:
-        console.print(
-            f"[yellow]skipped {len(report.unreadable)} unreadable images:[/] {_quote(report.unreadable)}",
-            highlight=False,
+        say(
+            _quote(report.unreadable), "yellow", label=f"skipped {len(report.unreadable)} unreadable images: "
         )
     counts = ", ".join(f"{folder} {count}" for folder, count in report.counts.items())
-    console.print(f"{report.found} labelled images found; wrote {counts} to {report.out}", highlight=False)
+    say(f"{report.found} labelled images found; wrote {counts} to {report.out}")
 
 
 @prepare_app.command("synthetic")
@@ -137,11 +135,12 @@ def prepare_synthetic_command(
     from ..data.synthetic import make_synthetic_dataset, make_utkface_named_folder
     from ..data.synthetic_attributes import parse_attribute_names, parse_attribute_values
     from ..errors import ConfigError
+    from ..outputs import check_folder_writable
 
-    console = Console(stderr=True)
+    check_folder_writable(out, "--out")
     if utkface_names:
         written = make_utkface_named_folder(out, count=count, size=size, seed=seed, progress=True)
-        console.print(f"wrote {len(written)} UTKFace-named faces to {out}", highlight=False)
+        say(f"wrote {len(written)} UTKFace-named faces to {out}")
         return
     if all_ages and (young is not None or old is not None):
         raise ConfigError(
@@ -169,4 +168,4 @@ def prepare_synthetic_command(
     summary = (
         f"mean measured age cue: {cues}" if cues else f"age cue correlation {report.cue_correlation:.3f}"
     )
-    console.print(f"wrote {counts} to {report.out}; {summary}", highlight=False)
+    say(f"wrote {counts} to {report.out}; {summary}")

@@ -6,10 +6,10 @@ import logging
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from ..errors import AgeshiftError, ConfigError
 from ._app import app
+from ._console import say
 
 
 class _TqdmWarnings(logging.Handler):
@@ -76,9 +76,13 @@ def train_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train a model of any family. Ctrl-C or SIGTERM saves a checkpoint; --resume continues it."""
+    from ..outputs import OutputPlan, refuse_same_folder
     from ..training import TrainingInterrupted, train
     from ..training.rundir import latest_run
 
+    OutputPlan().folder(out, "--out")
+    if run is not None:
+        OutputPlan().folder(run, "--run")
     if (folder_a is None) != (folder_b is None):
         raise ConfigError("give both --folder-a and --folder-b (or --data)")
     source: tuple[Path, Path] | Path | None = data
@@ -87,27 +91,23 @@ def train_command(
     resume_run = run if run is not None else (latest_run(out) if resume else None)
     if resume_run is None and source is None:
         raise ConfigError("--data DATA (or --folder-a and --folder-b) is required to start a run")
+    # Runs are new numbered folders, so only --out being the data folder itself could mix the two.
+    refuse_same_folder(out, [path for path in (data, folder_a, folder_b) if path is not None])
     extra = [*overrides]
     extra += [f"device={device}"] if device else []
     extra += [f"precision={precision}"] if precision else []
     config = _resolve_config(preset, config_file, extra, resume_run, family)
     handler = _TqdmWarnings(logging.WARNING)
     logging.getLogger("ageshift").addHandler(handler)
-    console = Console(stderr=True)
     try:
         run_dir = train(config, source, out, resume=resume_run or False, name=name, quiet=quiet)
     except TrainingInterrupted as stopped:
-        console.print(f"{stopped}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+        say(stopped, "yellow")
         code = {"SIGINT": 130, "SIGTERM": 143}.get(stopped.reason, 1)
         raise typer.Exit(code) from None
     finally:
         logging.getLogger("ageshift").removeHandler(handler)
-    console.print(
-        f"run folder: {run_dir} (export it with: ageshift export {run_dir} --out MODEL)",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    say(f"run folder: {run_dir} (export it with: ageshift export {run_dir} --out MODEL)")
 
 
 @app.command("export")
@@ -122,19 +122,21 @@ def export_command(
     ),
 ) -> None:
     """Export a training run's generators as a model for `ageshift translate` and `ageshift.load`."""
+    from ..outputs import OutputPlan, refuse_same_folder
+    from ..pretrained import CONFIG_FILE, WEIGHTS_FILE
     from ..training import export_run
 
     if not run.is_dir():
         raise AgeshiftError(f"{run}: run folder does not exist")
+    plan = OutputPlan([checkpoint] if checkpoint is not None else [])
+    plan.folder(out, "--out")
+    refuse_same_folder(out, [run])
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise AgeshiftError(
             f"{out}: folder exists and is not empty (use --overwrite to replace its model files)"
         )
+    for file_name in (CONFIG_FILE, WEIGHTS_FILE):
+        plan.claim(out / file_name, option="--out")
     translator = export_run(run, out, checkpoint)
     steps = translator.metadata["training"]["steps"]
-    Console(stderr=True).print(
-        f"exported {run} (step {steps}, {translator.image_size}²) to {out}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    say(f"exported {run} (step {steps}, {translator.image_size}²) to {out}")

@@ -16,6 +16,7 @@ from ._conditions import (
     strength_option,
     target_age_option,
 )
+from ._console import report_skipped, say
 
 
 @app.command("translate")
@@ -41,7 +42,7 @@ def translate_command(
         "png", "--format", help="Format of files written into a folder: png or jpg."
     ),
 ) -> None:
-    """Translate an image or a folder of images; unreadable files are skipped and listed at the end."""
+    """Translate an image or a folder of images; unreadable files are skipped, listed, and the exit code is 1."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..device import resolve_device
@@ -53,7 +54,7 @@ def translate_command(
     pairs = plan_translation(source, destination, image_format)
     translator = load(model, device=resolve_device(device))
     request = condition_request(translator, direction, target_age, attribute, strength)
-    console = Console(stderr=True)
+    console = Console(stderr=True)  # the progress bar only: messages go through say()
     columns = (TextColumn("translating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("translate", total=len(pairs))
@@ -64,20 +65,17 @@ def translate_command(
             progress=lambda done: progress.advance(task, done),
             **request,
         )
-    for path, reason in summary.failed:
-        message = reason if str(path) in reason else f"{path}: {reason}"
-        # markup off: file names may contain square brackets
-        console.print(f"skipped {message}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+    problems = [reason if str(path) in reason else f"{path}: {reason}" for path, reason in summary.failed]
     if not summary.written:
-        raise AgeshiftError(f"{source}: no image could be translated ({len(summary.failed)} failed)")
+        for problem in problems:
+            say(problem, "yellow", label="skipped: ")
+        raise AgeshiftError(
+            f"{source}: no image could be translated ({len(summary.failed)} failed); nothing written"
+        )
     target = destination if source.is_dir() else summary.written[0]
-    console.print(
-        f"wrote {len(summary.written)} image(s) to {target}"
-        + (f"; skipped {len(summary.failed)}" if summary.failed else ""),
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    written = f"wrote {len(summary.written)} image(s) to {target}"
+    report_skipped(problems, len(pairs), written)
+    say(written)
 
 
 @app.command("import-cyclegan")
@@ -95,16 +93,20 @@ def import_cyclegan_command(
 ) -> None:
     """Import generators of junyanz/pytorch-CycleGAN-and-pix2pix as an ageshift model folder."""
     from ..models.cyclegan.reference import import_cyclegan
+    from ..outputs import OutputPlan
+    from ..pretrained import CONFIG_FILE, WEIGHTS_FILE
 
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
+    plan = OutputPlan([path for path in (older, younger) if path is not None])
+    plan.folder(out, "--out")
+    if out.exists() and any(out.iterdir()) and not overwrite:
         raise AgeshiftError(
             f"{out}: already exists and is not empty; pass --overwrite or choose another --out"
         )
+    for file_name in (CONFIG_FILE, WEIGHTS_FILE):
+        plan.claim(out / file_name, option="--out")
     folder = import_cyclegan(older, younger, out, image_size=image_size, name=name)
     directions = "older and younger" if younger is not None else "older only"
-    Console(stderr=True).print(
-        f"wrote model {folder} ({directions})", markup=False, highlight=False, soft_wrap=True
-    )
+    say(f"wrote model {folder} ({directions})")
 
 
 @app.command("info")

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import from_dict, to_dict
+from ..config import MAX_IMAGE_SIZE, from_dict, to_dict, validate_fields, within
 from ..data.manifest import read_dataset_json
 from ..data.transforms import square_resize
 from ..data.utkface import parse_utkface_name
@@ -55,8 +55,13 @@ class AgeRegressorConfig:
         channels: output channels of each conv stage (each stage halves the resolution).
     """
 
-    image_size: int = 64
-    channels: tuple[int, ...] = (32, 64, 128, 192)
+    image_size: int = field(default=64, metadata=within(8, MAX_IMAGE_SIZE))
+    channels: tuple[int, ...] = field(default=(32, 64, 128, 192), metadata=within(1, 1024))
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "config")
+        if not 1 <= len(self.channels) <= 12:
+            raise ConfigError(f"config.channels must list 1 to 12 stage widths, got {len(self.channels)}")
 
 
 @dataclass

@@ -2,7 +2,8 @@
 self-contained ``index.html`` (relative links only, so the folder can be moved or served as is).
 
 Two-domain models get per-direction grids and age histograms; conditional models a time-machine grid (the
-judged age under every tile), one grid per attribute and a target-vs-achieved age scatter plot.
+judged age under every tile), one grid per attribute and a target-vs-achieved age scatter plot;
+super-resolution models (``metrics["upscaling"]``) a PSNR/SSIM table against bicubic and Lanczos.
 
 ``report_html(metrics)`` gives the HTML body alone for pages that embed the report (the demo).
 """
@@ -506,6 +507,49 @@ def conditional_html(summary: dict[str, Any], base: str = "") -> str:
     return "\n".join(parts)
 
 
+#: How the upscaling section names each restoration method.
+UPSCALING_METHODS = {"model": "this model", "bicubic": "bicubic", "lanczos": "Lanczos"}
+
+
+def upscaling_html(summary: dict[str, Any], name: str | None = None) -> str:
+    """A super-resolution model's section: PSNR and SSIM against the originals, next to bicubic and Lanczos.
+
+    Args:
+        summary: ``metrics["upscaling"]``, what :func:`ageshift.models.superres.evaluate.evaluate_upscaling`
+            returns.
+        name: the model's folder or packaged name, for the heading.
+
+    Returns:
+        An HTML fragment.
+    """
+    methods = summary.get("methods", {})
+    names = [name for name in UPSCALING_METHODS if name in methods]
+    parts = [
+        f"<h2>Upscaling{': ' + html.escape(name) if name else ''}, ×{summary['scale']} on "
+        f"{summary['images']} photo(s)</h2>",
+        f"<p>Each photo is shrunk ×{summary['scale']} with bicubic and restored by each method; PSNR and SSIM "
+        "on RGB against the original, a 4-pixel border left out (means over photos).</p>",
+        _rows_table(
+            ["method", "PSNR dB", "SSIM"],
+            [[UPSCALING_METHODS[name], methods[name]["psnr_db"], methods[name]["ssim"]] for name in names],
+        ),
+    ]
+    if "model" in methods and "bicubic" in methods:
+        gain = methods["model"]["psnr_db"] - methods["bicubic"]["psnr_db"]
+        parts.append(f"<p>PSNR gain of this model over bicubic: {gain:+.2f} dB</p>")
+    rows = [
+        [row["image"], *(row[name][key] for key in ("psnr_db", "ssim") for name in names)]
+        for row in summary.get("per_image", [])
+    ]
+    header = [f"{key} {UPSCALING_METHODS[name]}" for key in ("PSNR", "SSIM") for name in names]
+    parts.append(f"<h3>Per photo</h3>{_rows_table(['photo', *header], rows)}")
+    if summary.get("skipped"):
+        parts.append("<h3>Photos left out</h3><ul>")
+        parts += [f"<li>{html.escape(item)}</li>" for item in summary["skipped"]]
+        parts.append("</ul>")
+    return "\n".join(parts)
+
+
 def report_html(metrics: dict[str, Any], base: str = "") -> str:
     """The report's HTML body (no ``<html>`` wrapper), for embedding in another page.
 
@@ -516,11 +560,14 @@ def report_html(metrics: dict[str, Any], base: str = "") -> str:
     Returns:
         An HTML fragment.
     """
+    # Super-resolution models are judged against the originals alone: no age estimator.
+    estimator = (
+        "" if "upscaling" in metrics else f", age estimator {html.escape(str(metrics.get('age_estimator')))}"
+    )
     parts = [
         "<h1>ageshift evaluation</h1>",
         f"<p>data <code>{html.escape(str(metrics.get('data')))}</code> ({html.escape(str(metrics.get('dataset')))}), "
-        f"model family {html.escape(str(metrics.get('model', {}).get('family')))}, "
-        f"age estimator {html.escape(str(metrics.get('age_estimator')))}</p>",
+        f"model family {html.escape(str(metrics.get('model', {}).get('family')))}{estimator}</p>",
     ]
     parts += [f"<p class='note'>{html.escape(note)}</p>" for note in metrics.get("notes", [])]
     for direction, summary in metrics.get("directions", {}).items():
@@ -543,6 +590,8 @@ def report_html(metrics: dict[str, Any], base: str = "") -> str:
             )
     if metrics.get("conditional"):
         parts.append(conditional_html(metrics["conditional"], base))
+    if metrics.get("upscaling"):
+        parts.append(upscaling_html(metrics["upscaling"], metrics.get("model", {}).get("name")))
     if metrics.get("skipped_files"):
         parts.append("<h3>Unreadable files</h3><ul>")
         parts += [f"<li>{html.escape(item)}</li>" for item in metrics["skipped_files"]]

@@ -98,6 +98,7 @@ def age_photo(
     strength: float | None = None,
     in_place: bool = False,
     keep_detail: bool = False,
+    upscaler: Translator | None = None,
 ) -> PhotoResult:
     """Edit every face in a photo (older, younger, a target age, attributes) and paste it back seamlessly.
 
@@ -126,6 +127,8 @@ def age_photo(
         keep_detail: add each face's change to the photo rather than replacing the face (keeps the sharpness
             of faces larger than the model's crop).
         in_place: paste into ``image`` itself instead of a copy (saves one photo's memory on huge photos).
+        upscaler: a super-resolution model (``ageshift.load("realesrgan-x4")``) run on each edited crop before
+            paste-back, so a face larger than the model's crop is pasted sharp (see :mod:`ageshift.faces.chain`).
 
     Returns:
         :class:`PhotoResult` with an image of the input's size; pixels outside the face masks are unchanged.
@@ -163,7 +166,12 @@ def age_photo(
         if color_match:
             space = "lab" if color_match is True else str(color_match)
             translated = match_colors(translated, aligned.crop, mask, space)
-        window = paste_face(output, translated, mask, aligned, keep_detail)
+        pasted = (translated, mask, aligned)
+        if upscaler is not None:
+            from .chain import upscaled_face
+
+            pasted = upscaled_face(translated, mask, aligned, upscaler, keep_detail)  # type: ignore[arg-type]
+        window = paste_face(output, *pasted, keep_detail)
         source = "box" if boxes is not None else "detector"
         results.append(FaceResult(detection, aligned, translated, window, source))
     return PhotoResult(output, results[::-1], mode, condition)

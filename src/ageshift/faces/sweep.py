@@ -27,6 +27,10 @@ STRIP_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".mp4")
 MAX_SWEEP_VALUES = 1000
 
 
+class NoFaceError(AgeshiftError):
+    """The photo of a sweep holds no face the detector finds."""
+
+
 @dataclass
 class SweepFrame:
     """One condition's result: the frame shown, its caption, and the request that made it."""
@@ -172,7 +176,7 @@ def sweep_photo(
             found, options.get("min_face_size", 40.0), options.get("min_score", 0.9)
         )
         if not detections:
-            raise AgeshiftError("no face found in the photo (try --whole-image or --box for pets)")
+            raise NoFaceError("no face found in the photo (try --whole-image or --box for pets)")
     frames = []
     window = None
     for request in requests:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError, ModelLoadError
 from ..pretrained import (
     FORMAT,
+    KIND_FIELDS,
     Pretrained,
     model_card,
     read_pretrained,
@@ -176,12 +177,18 @@ class LatentDirection:
         """
         pretrained = read_pretrained(folder, kind=KIND)
         vector, config = pretrained.tensors.get("vector"), pretrained.config
+        for key in ("method", "attribute", "units", "generator", "labelled_by"):
+            if not isinstance(config.get(key, ""), str):
+                raise ModelLoadError(
+                    f"{pretrained.config_path}: config.{key} must be a string, got {config[key]!r}"
+                )
         if vector is None or vector.ndim != 1 or not vector.is_floating_point():
             raise ModelLoadError(f"{pretrained.describe()}: the weights hold no 1-D float tensor 'vector'")
         latent_dim = config.get("latent_dim", vector.shape[0])
-        if latent_dim != vector.shape[0]:
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim != vector.shape[0]:
             raise ModelLoadError(
-                f"{pretrained.describe()}: config says latent_dim {latent_dim}, the vector has {vector.shape[0]}"
+                f"{pretrained.config_path}: config.latent_dim is {latent_dim!r}, the vector has {vector.shape[0]} "
+                "values"
             )
         scale = config.get("scale")
         if (
@@ -190,7 +197,9 @@ class LatentDirection:
             or not math.isfinite(scale)
             or scale <= 0
         ):
-            raise ModelLoadError(f"{pretrained.describe()}: 'scale' must be a positive number, got {scale!r}")
+            raise ModelLoadError(
+                f"{pretrained.config_path}: 'scale' must be a positive number, got {scale!r}"
+            )
         return cls(
             vector=vector.float(),
             scale=float(scale),
@@ -290,6 +299,24 @@ def _legacy_document(document: dict[str, Any]) -> dict[str, Any]:
 
 
 register_legacy_format(LEGACY_FORMAT, _legacy_document, files=LEGACY_FILE_NAMES)
+
+
+@dataclass
+class DirectionFields:
+    """A direction folder's top-level entries besides its config (checked by :func:`read_pretrained`)."""
+
+    fit_stats: dict[str, Any] | None = None
+    measured: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        value = (self.measured or {}).get("units_per_strength")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+        ):
+            raise ConfigError(f"measured.units_per_strength must be a number or null, got {value!r}")
+
+
+KIND_FIELDS[KIND] = DirectionFields
 
 
 def label_latents(

@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, MissingDependencyError
 from ..image import make_grid, tensor_to_pil
-from ..io import atomic_write, save_image
+from ..io import save_image
+from ..outputs import atomic_write
 from .directions import LatentDirection
 from .generator import LatentGenerator
 
@@ -206,6 +207,23 @@ def contact_sheet(
     return sheet
 
 
+def edit_output_paths(out: str | Path, gif: bool = True) -> list[Path]:
+    """The files :func:`write_edit_outputs` writes for ``out``: the video, the GIF beside it, the sheet.
+
+    Args:
+        out: the video path (``.mp4`` or ``.gif``).
+        gif: whether a GIF is written beside an MP4.
+
+    Returns:
+        ``[video, (gif,) sheet]``, so a command can check each one before any work.
+    """
+    out = Path(out)
+    if out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ConfigError(f"{out}: output must end in {' or '.join(VIDEO_SUFFIXES)}")
+    extra = [out.with_suffix(".gif")] if gif and out.suffix.lower() != ".gif" else []
+    return [out, *extra, out.with_name(f"{out.stem}_sheet.png")]
+
+
 def write_edit_outputs(
     generator: LatentGenerator,
     direction: LatentDirection,
@@ -238,17 +256,15 @@ def write_edit_outputs(
         The written paths, the frame count and the frame size.
     """
     out = Path(out)
-    if out.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ConfigError(f"{out}: output must end in {' or '.join(VIDEO_SUFFIXES)}")
+    *videos, sheet_file = edit_output_paths(out, gif)
     strengths = strength_schedule(*strength_range, frames)
     video_frames = render_frames(generator, direction, latents, strengths, upscale, progress)
-    write_video(video_frames, out, fps)
-    gif_path = None
-    if gif and out.suffix.lower() != ".gif":
-        gif_path = write_video(video_frames, out.with_suffix(".gif"), fps)
+    for video in videos:
+        write_video(video_frames, video, fps)
+    gif_path = videos[1] if len(videos) > 1 else None
     sheet_strengths = strength_schedule(*strength_range, sheet_columns)
     sheet = contact_sheet(generator, direction, latents, sheet_strengths, upscale)
-    sheet_path = save_image(sheet, out.with_name(f"{out.stem}_sheet.png"))
+    sheet_path = save_image(sheet, sheet_file)
     height, width = video_frames[0].shape[:2]
     return EditOutputs(out, gif_path, sheet_path, len(video_frames), (width, height))
 
@@ -257,6 +273,7 @@ __all__ = [
     "EditOutputs",
     "contact_sheet",
     "edit_images",
+    "edit_output_paths",
     "parse_strength_range",
     "render_frames",
     "strength_schedule",

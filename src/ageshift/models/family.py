@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..config import from_dict, merge, to_dict
 from ..errors import ConfigError
@@ -186,6 +187,61 @@ class ModelFamily(ABC):
     @abstractmethod
     def load(cls, pretrained: Pretrained) -> Translator:
         """The inference object from a model folder's contents (weights checked against the config)."""
+
+
+#: The most parameters a model config may describe (1.2 GB of float32 weights, ~10× the largest preset): a
+#: config asking for more is a typo or a malformed file, and building it would exhaust memory.
+MAX_PARAMETERS = 300_000_000
+
+
+def parameter_count(family: type[ModelFamily], config: Any) -> int | None:
+    """How many parameters ``family.build(config)`` would have, counted without allocating them.
+
+    The networks are built on PyTorch's ``meta`` device (shapes only, no memory).
+
+    Returns:
+        The count, or ``None`` when it cannot be known yet: a config the family cannot build before
+        ``adapt_to_data`` fills it (a conditional model's labels), or a family doing real tensor work at build
+        time. The field bounds still hold then, and the real build reports its own errors.
+    """
+    try:
+        with torch.device("meta"), _ShapesOnly():
+            model = family.build(config)
+    except Exception:
+        return None
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+class _ShapesOnly(TorchFunctionMode):
+    """Skips in-place initialisation (``normal_``, ``zero_``, …) of meta tensors: PyTorch runs those through
+    its reference implementations, whose first use imports the compiler stack (~1 s)."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        target = args[0] if args else kwargs.get("tensor")
+        if (
+            name.endswith("_")
+            and not name.endswith("__")
+            and isinstance(target, torch.Tensor)
+            and target.is_meta
+        ):
+            return target
+        return func(*args, **kwargs)
+
+
+def check_model_size(family: type[ModelFamily], config: Any, source: str) -> None:
+    """Refuse a config whose networks would exceed :data:`MAX_PARAMETERS`, before anything is allocated.
+
+    Raises:
+        ConfigError: naming ``source``, the count and the limit.
+    """
+    count = parameter_count(family, config)
+    if count is not None and count > MAX_PARAMETERS:
+        raise ConfigError(
+            f"{source}: the {family.name} config describes {count:,} parameters, more than ageshift builds "
+            f"({MAX_PARAMETERS:,}); check the channel and layer counts"
+        )
 
 
 def load_networks(

@@ -11,6 +11,7 @@ What a model accepts is :attr:`Translator.conditions` (a :class:`~ageshift.model
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,18 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..errors import AgeshiftError, ModelLoadError
+from ..errors import AgeshiftError, ConfigError, ModelLoadError
 from ..image import check_batch, pil_to_tensor, resize, tensor_to_pil
 from ..pretrained import Pretrained, read_pretrained, write_pretrained
 from .conditions import Condition, ConditionSpec
-from .family import network_tensors
+from .family import check_model_size, network_tensors
 
 DIRECTIONS = ("older", "younger")
 ImagesLike = torch.Tensor | Image.Image | Sequence[Image.Image]
+
+
+class NonFiniteOutputError(AgeshiftError):
+    """A model produced NaN or infinite pixels (diverged or overflowing weights): nothing is written from it."""
 
 
 class Translator:
@@ -72,6 +77,8 @@ class Translator:
         self.metadata = dict(metadata or {})
         self.card = dict(card or {})
         self.device = _first_device(self.networks.values())
+        #: where the model was loaded from (its folder), for messages; ``None`` for one built in memory.
+        self.source: str | None = None
 
     @property
     def directions(self) -> tuple[str, ...]:
@@ -142,13 +149,25 @@ class Translator:
             chunk = images[start : start + batch_size].to(self.device, torch.float32)
             size = (chunk.shape[-2], chunk.shape[-1])
             if self.any_size:
-                translated = self.run(chunk, condition).clamp(-1, 1)
+                translated = self._checked(self.run(chunk, condition)).clamp(-1, 1)
             else:
-                translated = resize(self.run(resize(chunk, self.image_size), condition), size).clamp(-1, 1)
+                raw = self._checked(self.run(resize(chunk, self.image_size), condition))
+                translated = resize(raw, size).clamp(-1, 1)
             if self.strength_by_blending and condition.strength < 1.0:
                 translated = torch.lerp(chunk, translated, condition.strength)
             outputs.append(translated.float().cpu())
         return torch.cat(outputs) if outputs else images.new_zeros((0, 3, *images.shape[-2:]))
+
+    def _checked(self, output: torch.Tensor) -> torch.Tensor:
+        """``output`` itself, after making sure it holds no NaN or infinity (clamping would hide infinities and
+        saving turns NaN into black pixels, so a broken model must fail loudly instead)."""
+        if not bool(torch.isfinite(output).all()):
+            name = f"model {self.source}" if self.source else f"the {self.family} model"
+            raise NonFiniteOutputError(
+                f"{name} produced NaN or infinite pixels (its weights are broken, e.g. a diverged training "
+                "run); nothing was written from it: export an earlier checkpoint or retrain"
+            )
+        return output
 
     def translate(
         self,
@@ -224,19 +243,29 @@ class Translator:
         """Load a model folder of any registered family (``ageshift export``, ``import-cyclegan``, 0.1 folders)."""
         from ..registry import get_family, list_models
 
-        pretrained = read_pretrained(directory, kind="translator")
+        # Generators (``kind: "generator"``, noise → images) load through their family the same way.
+        kind = "generator" if _stored_kind(directory) == "generator" else "translator"
+        pretrained = read_pretrained(directory, kind=kind)
+        source = str(pretrained.config_path or Path(directory) / "config.json")
         if pretrained.family not in list_models():
             raise ModelLoadError(
-                f"{directory}: unknown model family {pretrained.family!r} (known: {', '.join(list_models())})"
+                f"{source}: unknown model family {pretrained.family!r} (known: {', '.join(list_models())})"
             )
         if not isinstance(pretrained.fields.get("image_size"), int):
-            raise ModelLoadError(f"{directory}: config.json has no integer image_size")
+            raise ModelLoadError(f"{source}: image_size: missing (required)")
+        family = get_family(pretrained.family)
         try:
-            translator = get_family(pretrained.family).load(pretrained)
+            # The config is checked (types, ranges, size) before any network is allocated.
+            check_model_size(family, family.config_from_dict(pretrained.config), "config")
+            translator = family.load(pretrained)
+            _check_crop(translator)
         except ModelLoadError:
             raise
         except AgeshiftError as error:  # a bad config value inside a well-formed file
-            raise ModelLoadError(f"{directory}: {error}") from None
+            # Family configs name their fields "model.…" (the training config's key); here the key is "config".
+            detail = re.sub(r"(^|\s)model\.", r"\1config.", str(error))
+            raise ModelLoadError(f"{source}: {detail}") from None
+        translator.source = str(directory)
         return translator.to(device)
 
 
@@ -305,6 +334,27 @@ class TwoDomainTranslator(Translator):
         return self._runner(condition.direction, images.shape[0])(images)
 
 
+def _check_crop(translator: Translator) -> None:
+    """Read the alignment the model was trained with now, so a bad ``metadata.crop`` fails at load time."""
+    from ..faces.align import AlignmentSpec
+
+    try:
+        AlignmentSpec.from_metadata(translator.metadata, translator.image_size)
+    except AgeshiftError as error:
+        text = str(error)
+        raise ConfigError(text if text.startswith("metadata.crop") else f"metadata.crop: {text}") from None
+
+
+def _stored_kind(directory: str | Path) -> Any:
+    """The ``kind`` a model folder's ``config.json`` names; ``None`` when unreadable (``read_pretrained`` reports)."""
+    import json
+
+    try:
+        return json.loads((Path(directory) / "config.json").read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+
+
 def _first_device(modules: Any) -> torch.device:
     for module in modules:
         for tensor in (*module.parameters(), *module.buffers()):
@@ -363,7 +413,8 @@ def load(model: str | Path, device: str | torch.device = "cpu") -> Translator:
     """Load a translator: a folder written by ``ageshift export``, or ``"identity"`` for the built-in one.
 
     Args:
-        model: model folder path, or ``"identity"``.
+        model: model folder path, ``"identity"``, or a packaged super-resolution model (``"srgan-x4"``,
+            ``"srresnet-x4"``, ``"realesrgan-x4"``: weights read from installed packages, see docs/superres.md).
         device: where to run it.
 
     Returns:
@@ -371,4 +422,8 @@ def load(model: str | Path, device: str | torch.device = "cpu") -> Translator:
     """
     if str(model) == "identity":
         return IdentityTranslator()
+    from .superres.resolver import PACKAGED, load_packaged  # packaged names: "srgan-x4", "realesrgan-x4", …
+
+    if str(model) in PACKAGED and not Path(model).exists():
+        return load_packaged(str(model), device=device)
     return Translator.from_pretrained(model, device=device)

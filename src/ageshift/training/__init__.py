@@ -3,6 +3,7 @@
 from .checkpoint import list_checkpoints, load_checkpoint, load_latest_checkpoint
 from .config import StageConfig, TrainConfig, train_config
 from .data import LabelledData, TrainingData, UnpairedData, open_training_data
+from .divergence import TrainingDiverged
 from .export import export_run
 from .phases import resolve_precision
 from .state import TrainingState, build_state
@@ -13,6 +14,7 @@ __all__ = [
     "StageConfig",
     "TrainConfig",
     "TrainingData",
+    "TrainingDiverged",
     "TrainingInterrupted",
     "TrainingState",
     "UnpairedData",

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import from_dict, load_yaml, merge, parse_overrides
+from ..config import MAX_IMAGE_SIZE, from_dict, load_yaml, merge, parse_overrides, validate_fields, within
 from ..errors import ConfigError
+from ..models.family import check_model_size
 from ..registry import get_family
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -19,14 +20,20 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 class StageConfig:
     """One stage of a progressive-resizing schedule: ``steps`` optimiser steps at ``size²`` images."""
 
-    size: int = 64
-    batch_size: int = 1
-    steps: int = 1000
+    size: int = field(default=64, metadata=within(1, MAX_IMAGE_SIZE))
+    batch_size: int = field(default=1, metadata=within(1, 65536))
+    steps: int = field(default=1000, metadata=within(1))
 
     def __post_init__(self) -> None:
-        for name in ("size", "batch_size", "steps"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"stages[].{name} must be > 0, got {getattr(self, name)}")
+        validate_fields(self, "stages[]")
+
+
+@dataclass
+class OptimizerSettings:
+    """What ``optimizers.<group>`` may override (checked like the top-level keys of the same name)."""
+
+    learning_rate: float = field(default=2e-4, metadata=within(above=0.0))
+    betas: tuple[float, float] = field(default=(0.5, 0.999), metadata=within(0.0, below=1.0))
 
 
 @dataclass
@@ -41,49 +48,40 @@ class TrainConfig:
     model_preset: str = "fast"
     model: dict[str, Any] = field(default_factory=dict)
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
-    learning_rate: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
+    learning_rate: float = field(default=2e-4, metadata=within(above=0.0))
+    #: Adam's (β1, β2), each in [0, 1).
+    betas: tuple[float, float] = field(default=(0.5, 0.999), metadata=within(0.0, below=1.0))
     #: per-optimiser overrides of ``learning_rate``/``betas``, e.g. ``{"discriminator": {"learning_rate": 4e-4}}``.
     optimizers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: fraction of all steps at the full learning rate; it then falls linearly to 0 at the last step.
-    constant_fraction: float = 0.5
+    constant_fraction: float = field(default=0.5, metadata=within(0.0, 1.0))
     seed: int = 0
     device: str = "auto"
     #: ``auto``: bf16 autocast on CUDA/CPUs with native bf16, fp32 elsewhere (fp32 is bit-exact on resume).
     precision: Precision = "auto"
     compile: bool = False
-    flip_probability: float = 0.5
+    flip_probability: float = field(default=0.5, metadata=within(0.0, 1.0))
     #: memory cap for decoded training images (both domains); above it images are decoded per batch.
-    cache_mb: float = 1024.0
-    data_workers: int = 0
-    sample_every: int = 500
-    sample_count: int = 4
-    checkpoint_every: int = 1000
-    log_every: int = 50
-    keep_checkpoints: int = 3
+    cache_mb: float = field(default=1024.0, metadata=within(0.0))
+    data_workers: int = field(default=0, metadata=within(0, 256))
+    sample_every: int = field(default=500, metadata=within(1))
+    sample_count: int = field(default=4, metadata=within(1, 256))
+    checkpoint_every: int = field(default=1000, metadata=within(1))
+    log_every: int = field(default=50, metadata=within(1))
+    keep_checkpoints: int = field(default=3, metadata=within(1))
 
     def __post_init__(self) -> None:
+        validate_fields(self)
         if not self.stages:
             raise ConfigError("stages must list at least one {size, batch_size, steps} stage")
-        if not 0.0 <= self.constant_fraction <= 1.0:
-            raise ConfigError(f"constant_fraction must be in [0, 1], got {self.constant_fraction}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
-        for name in ("sample_every", "checkpoint_every", "log_every", "keep_checkpoints"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not 0.0 <= self.flip_probability <= 1.0:
-            raise ConfigError(f"flip_probability must be in [0, 1], got {self.flip_probability}")
         family = get_family(self.family)  # fails now, not hours later, on a bad family, preset or key
         model = self.model_config()
+        check_model_size(family, model, "model")
         for stage in self.stages:
             family.check_stage_size(model, stage.size)
         for name, settings in self.optimizers.items():
-            unknown = set(settings) - {"learning_rate", "betas"}
-            if unknown:
-                raise ConfigError(
-                    f"optimizers.{name}: unknown keys {sorted(unknown)}; use learning_rate, betas"
-                )
+            # The same types and ranges as the top-level learning_rate and betas, named by their full key.
+            from_dict(OptimizerSettings, settings, where=f"optimizers.{name}")
 
     @property
     def total_steps(self) -> int:

@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..config import to_dict
+from ..errors import ModelLoadError
+from ..models.family import ModelFamily, TrainingModel
 from ..models.translator import Translator
 from ..pretrained import model_card
 from ..registry import get_family
-from .checkpoint import load_checkpoint, load_latest_checkpoint
-from .config import config_from_dict
+from .checkpoint import load_checkpoint, use_latest_checkpoint, using_checkpoint
+from .config import TrainConfig, config_from_dict
 from .rundir import read_dataset_info
 from .state import upgrade_checkpoint
 
@@ -30,17 +34,15 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path 
     """
     run_dir = Path(run_dir)
     if checkpoint is None:
-        checkpoint_file, state = load_latest_checkpoint(run_dir)
+        # The newest checkpoint that loads, fits its networks and is finite; older ones stand in (with a
+        # warning naming the file) for one that does not.
+        checkpoint_file, state, (config, family, model_config, model) = use_latest_checkpoint(
+            run_dir, _rebuild
+        )
     else:
         checkpoint_file, state = Path(checkpoint), load_checkpoint(checkpoint)
+        config, family, model_config, model = using_checkpoint(_rebuild, checkpoint_file, state)
     state = upgrade_checkpoint(state)
-    config = config_from_dict(state["config"])
-    family = get_family(config.family)
-    model_config = (
-        family.config_from_dict(state["model_config"]) if "model_config" in state else config.model_config()
-    )
-    model = family.build(model_config)
-    model.load_state_dict(state["model"])
     dataset_info = read_dataset_info(run_dir)
     data = state.get("data", {})
     metadata = {
@@ -67,6 +69,31 @@ def export_run(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path 
     translator = family.export(model.cpu().eval(), config.final_size, metadata, card)
     translator.save_pretrained(out_dir)
     return translator
+
+
+def _rebuild(path: Path, state: dict[str, Any]) -> tuple[TrainConfig, type[ModelFamily], Any, TrainingModel]:
+    """The networks of a checkpoint, refusing one that lacks entries, does not fit, or holds NaN/inf weights."""
+    state = upgrade_checkpoint(state)
+    config = config_from_dict(state["config"])
+    family = get_family(config.family)
+    model_config = (
+        family.config_from_dict(state["model_config"]) if "model_config" in state else config.model_config()
+    )
+    broken = [
+        name
+        for name, tensor in state["model"].items()
+        if isinstance(tensor, torch.Tensor)
+        and tensor.is_floating_point()
+        and not bool(torch.isfinite(tensor).all())
+    ]
+    if broken:
+        raise ModelLoadError(
+            f"{path}: weights {broken[0]!r} hold NaN or infinite values (the run diverged); export an earlier "
+            "checkpoint with --checkpoint"
+        )
+    model = family.build(model_config)
+    model.load_state_dict(state["model"])
+    return config, family, model_config, model
 
 
 def _training_data(dataset_info: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,8 @@ class TrainingState:
     random: torch.Generator
     step: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the losses the last step minimised, one per phase run (detached; checked for NaN, never saved).
+    phase_losses: list[torch.Tensor] = field(default_factory=list)
 
 
 def seed_everything(seed: int) -> None:
@@ -127,7 +129,12 @@ def upgrade_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_state_dict(state: TrainingState, checkpoint: dict[str, Any], device: torch.device) -> None:
-    """Restore a checkpoint payload into ``state`` (built by :func:`build_state` with the same config)."""
+    """Restore a checkpoint payload into ``state`` (built by :func:`build_state` with the same config).
+
+    Raises:
+        ModelLoadError: the checkpoint lacks an entry or holds a tensor whose shape does not fit ``state``
+            (nothing half-restored is used: the caller falls back to an older checkpoint or stops).
+    """
     checkpoint = upgrade_checkpoint(checkpoint)
     missing = set(state.optimizers) - set(checkpoint["optimizers"])
     if missing:
@@ -137,6 +144,7 @@ def load_state_dict(state: TrainingState, checkpoint: dict[str, Any], device: to
     state.model.load_state_dict(checkpoint["model"])
     for name in state.optimizers:
         state.optimizers[name].load_state_dict(checkpoint["optimizers"][name])
+        _check_optimizer_shapes(state.optimizers[name], name)
         state.schedulers[name].load_state_dict(checkpoint["schedulers"][name])
         if checkpoint["scalers"].get(name):
             state.scalers[name].load_state_dict(checkpoint["scalers"][name])
@@ -144,3 +152,15 @@ def load_state_dict(state: TrainingState, checkpoint: dict[str, Any], device: to
     state.random.set_state(checkpoint["rng"]["trainer"])
     restore_rng_state(checkpoint["rng"])
     state.step = int(checkpoint["step"])
+
+
+def _check_optimizer_shapes(optimizer: torch.optim.Optimizer, name: str) -> None:
+    """``Optimizer.load_state_dict`` takes moment tensors of any shape; a wrong one would fail steps later."""
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            for key, value in optimizer.state.get(parameter, {}).items():
+                if isinstance(value, torch.Tensor) and value.ndim and value.shape != parameter.shape:
+                    raise ModelLoadError(
+                        f"optimiser {name!r} state {key!r} has shape {tuple(value.shape)}, its parameter "
+                        f"{tuple(parameter.shape)}"
+                    )

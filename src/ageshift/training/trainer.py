@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import shlex
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -25,11 +28,19 @@ from tqdm.auto import tqdm
 from ..config import to_dict
 from ..device import resolve_device
 from ..errors import AgeshiftError, ConfigError, DataError
-from ..models.family import Batch, StepContext
+from ..models.family import Batch, StepContext, check_model_size
 from ..registry import get_family
-from .checkpoint import checkpoint_path, load_latest_checkpoint, save_checkpoint
+from .checkpoint import (
+    checkpoint_path,
+    clean_temporary_files,
+    list_checkpoints,
+    load_latest_checkpoint,
+    save_checkpoint,
+    use_latest_checkpoint,
+)
 from .config import TrainConfig, config_from_dict
 from .data import DataSource, TrainingData, data_from_reference, open_training_data
+from .divergence import FiniteWatch, diverged
 from .phases import Precision, optimizer_step, resolve_precision
 from .rundir import (
     MetricsWriter,
@@ -37,9 +48,11 @@ from .rundir import (
     create_run_dir,
     detach_log_file,
     latest_run,
+    remove_tree,
+    run_lock,
     write_run_files,
 )
-from .samples import write_sample_grid
+from .samples import write_progress_gif, write_sample_grid
 from .state import TrainingState, build_state, load_state_dict, state_dict, upgrade_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -51,19 +64,36 @@ class TrainingInterrupted(AgeshiftError):
     def __init__(self, run_dir: Path, checkpoint: Path, step: int, reason: str) -> None:
         super().__init__(
             f"training stopped by {reason} at step {step}; checkpoint {checkpoint} written "
-            f"(continue with: ageshift train --resume {run_dir})"
+            f"(continue with: {resume_command(run_dir)})"
         )
         self.run_dir, self.checkpoint, self.step, self.reason = run_dir, checkpoint, step, reason
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command line that continues ``run_dir`` (``--run`` names the run; ``--resume`` alone takes a flag)."""
+    return f"ageshift train --resume --run {shlex.quote(str(run_dir))}"
 
 
 @dataclass
 class _StopRequest:
     reason: str | None = None
+    #: a checkpoint is being written: a second SIGINT waits for the write instead of stopping at once.
+    writing: bool = False
+
+    @contextlib.contextmanager
+    def finishing_writes(self) -> Iterator[None]:
+        """Within the block a second Ctrl-C no longer aborts: the write completes, then the run stops."""
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
 
 
 @contextlib.contextmanager
 def _stop_on_signals(enabled: bool) -> Iterator[_StopRequest]:
-    """Turn SIGINT/SIGTERM into a stop request checked between steps; a second SIGINT stops at once."""
+    """Turn SIGINT/SIGTERM into a stop request checked between steps; a second SIGINT stops at once (but not
+    during a checkpoint write, which always completes)."""
     request = _StopRequest()
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield request
@@ -72,6 +102,9 @@ def _stop_on_signals(enabled: bool) -> Iterator[_StopRequest]:
     def handle(number: int, _frame: object) -> None:
         name = signal.Signals(number).name
         if request.reason is not None and number == signal.SIGINT:
+            if request.writing:
+                logger.warning("SIGINT received again: finishing the checkpoint write, then stopping")
+                return
             raise KeyboardInterrupt
         request.reason = name
         logger.warning("%s received: saving a checkpoint after this step", name)
@@ -131,6 +164,7 @@ def train_step(
     groups = model.optimizer_groups()
     terms: dict[str, torch.Tensor] = {}
     carry: dict = {}
+    state.phase_losses = []
     for phase in model.phases():
         if state.step % phase.every:
             continue
@@ -140,6 +174,7 @@ def train_step(
                 parameter.requires_grad_(name == phase.optimizer)
         output = model.run_phase(phase, batch, carry, context)
         optimizer_step(output.loss, state.optimizers[phase.optimizer], state.scalers[phase.optimizer])
+        state.phase_losses.append(output.loss.detach())
         carry.update(output.carry)
         terms.update(output.terms)
     for parameters in groups.values():
@@ -202,46 +237,105 @@ def train(
     Raises:
         TrainingInterrupted: after a signal or stop request, once the checkpoint is written.
     """
-    run_dir, checkpoint, config, data = _resolve_run(config, data, runs_dir, resume)
-    family = get_family(config.family)
-    device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
-    size = config.stage_at(int(checkpoint["step"]) if checkpoint else 0)[1].size
-    dataset = open_training_data(family.data_kind, data, size, config.seed, config, progress=not quiet)
-    if checkpoint is not None and "model_config" in checkpoint:
-        model_config = family.config_from_dict(checkpoint["model_config"])
-    else:
-        model_config = family.adapt_to_data(config.model_config(), dataset.describe())
-    if run_dir is None:
-        run_dir = create_run_dir(runs_dir, name or f"{config.family}-{config.model_preset}")
+    with contextlib.ExitStack() as held:
+        run_dir, checkpoint, config, data = _resolve_run(config, data, runs_dir, resume, held)
+        family = get_family(config.family)
+        device = resolve_device(config.device)
+        precision = resolve_precision(config.precision, device)
+        # Stored resolved, so resuming from another working folder finds the same data.
+        data = _resolved(data)
+        size = config.stage_at(int(checkpoint[1]["step"]) if checkpoint else 0)[1].size
+        dataset = open_training_data(family.data_kind, data, size, config.seed, config, progress=not quiet)
+        if checkpoint is not None and "model_config" in checkpoint[1]:
+            model_config = family.config_from_dict(checkpoint[1]["model_config"])
+        else:
+            model_config = family.adapt_to_data(config.model_config(), dataset.describe())
+        check_model_size(family, model_config, "model")  # the data's labels can widen a conditional model
+        created = run_dir is None
+        if run_dir is None:
+            run_dir = create_run_dir(runs_dir, name or f"{config.family}-{config.model_preset}")
+            held.enter_context(run_lock(run_dir))
+        try:
+            setup = _Setup(run_dir, config, data, device, precision, dataset, model_config, size)
+            _train_run(setup, checkpoint, quiet, should_stop, handle_signals, tensorboard)
+        except BaseException:
+            # A start that never wrote a checkpoint leaves nothing to resume: no empty folder for --resume.
+            if created and not list_checkpoints(run_dir):
+                remove_tree(run_dir)
+            raise
+    return run_dir
+
+
+@dataclass
+class _Setup:
+    """What :func:`train` resolved before the run's state is built."""
+
+    run_dir: Path
+    config: TrainConfig
+    data: DataSource
+    device: torch.device
+    precision: Precision
+    dataset: TrainingData
+    model_config: Any
+    size: int
+
+
+def _train_run(
+    setup: _Setup,
+    checkpoint: tuple[Path, dict] | None,
+    quiet: bool,
+    should_stop: Callable[[int], bool] | None,
+    handle_signals: bool,
+    tensorboard: bool,
+) -> None:
+    run_dir, config, dataset, device = setup.run_dir, setup.config, setup.dataset, setup.device
     # On resume too: a config changed with --set is what the run continues with, so record it.
-    write_run_files(run_dir, to_dict(config), None if isinstance(data, tuple) else Path(data))
+    write_run_files(run_dir, to_dict(config), None if isinstance(setup.data, tuple) else Path(setup.data))
     log_handler = attach_log_file(run_dir)
-    metrics = MetricsWriter(run_dir, tensorboard=tensorboard)
+    metrics: MetricsWriter | None = None
     try:
-        state = build_state(config, device, precision, model_config)
+        state = build_state(config, device, setup.precision, setup.model_config)
         state.extra = {"data": dataset.describe(), "run": run_dir.name}
         if checkpoint is not None:
-            load_state_dict(state, checkpoint, device)
-            dataset.load_state_dict(checkpoint["data_position"])
+
+            def restore(path: Path, saved: dict) -> None:
+                load_state_dict(state, saved, device)
+                dataset.load_state_dict(saved["data_position"])
+
+            # A checkpoint that reads but does not fit falls back to the one before, as an unreadable one does.
+            use_latest_checkpoint(run_dir, restore, preloaded=checkpoint)
+        metrics = MetricsWriter(run_dir, tensorboard, resume_step=state.step if checkpoint else None)
         if config.compile:
             for module in state.model.children():
                 module.compile()
-        run = _Run(run_dir, config, data, device, precision, dataset, state, metrics, size)
+        run = _Run(run_dir, config, setup.data, device, setup.precision, dataset, state, metrics, setup.size)
         _log_start(run, resumed=checkpoint is not None)
         with _stop_on_signals(handle_signals) as stop:
             _loop(run, stop, should_stop, quiet)
         logger.info("finished %d steps; run folder %s", config.total_steps, run_dir)
     finally:
-        metrics.close()
+        if metrics is not None:
+            metrics.close()
         detach_log_file(log_handler)
-    return run_dir
+
+
+def _resolved(data: DataSource) -> DataSource:
+    if isinstance(data, tuple):
+        return (Path(data[0]).resolve(), Path(data[1]).resolve())
+    return Path(data).resolve()
 
 
 def _resolve_run(
-    config: TrainConfig | None, data: DataSource | None, runs_dir: str | Path, resume: bool | str | Path
-) -> tuple[Path | None, dict | None, TrainConfig, DataSource]:
-    """(existing run folder or None, its checkpoint or None, config, data) for a new or resumed run."""
+    config: TrainConfig | None,
+    data: DataSource | None,
+    runs_dir: str | Path,
+    resume: bool | str | Path,
+    held: contextlib.ExitStack,
+) -> tuple[Path | None, tuple[Path, dict] | None, TrainConfig, DataSource]:
+    """(existing run folder or None, its newest checkpoint or None, config, data) for a new or resumed run.
+
+    A resumed run is locked (``held`` releases it) before anything of it is read or cleaned.
+    """
     if not resume:
         if config is None or data is None:
             raise ConfigError("train needs a config and data (or resume=True / a run folder to continue)")
@@ -249,15 +343,19 @@ def _resolve_run(
     run_dir = latest_run(runs_dir) if resume is True else Path(resume)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: run folder to resume does not exist")
-    _, checkpoint = load_latest_checkpoint(run_dir)
+    held.enter_context(run_lock(run_dir))
+    clean_temporary_files(run_dir)
+    path, checkpoint = load_latest_checkpoint(run_dir)
     checkpoint = upgrade_checkpoint(checkpoint)
     config = config or config_from_dict(checkpoint["config"])
-    if config.family != checkpoint["family"]:
+    if config.family != checkpoint.get("family"):
         raise ConfigError(
-            f"{run_dir}: the run trains a {checkpoint['family']} model; it cannot continue as {config.family}"
+            f"{run_dir}: the run trains a {checkpoint.get('family')} model; it cannot continue as {config.family}"
         )
+    if data is None and not isinstance(checkpoint.get("data"), dict):
+        raise DataError(f"{path}: the checkpoint does not record the run's data; give it with --data")
     data = data or data_from_reference(checkpoint["data"])
-    return run_dir, checkpoint, config, data
+    return run_dir, (path, checkpoint), config, data
 
 
 def _log_start(run: _Run, resumed: bool) -> None:
@@ -292,6 +390,7 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
     total = config.total_steps
     progress = tqdm(total=total, initial=state.step, desc=run.run_dir.name, disable=quiet, dynamic_ncols=True)
     interval = _Interval({}, start=time.perf_counter())
+    watch = FiniteWatch(state.step + 1)
     with progress:
         while state.step < total:
             stage_index, stage = config.stage_at(state.step)
@@ -300,6 +399,7 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
             batch = run.dataset.next_batch(stage.batch_size, state.random, config.flip_probability)
             batch = {name: value.to(run.device) for name, value in batch.items()}
             terms = train_step(state, batch, config, run.precision, run.device, run.dataset)
+            watch.record([*state.phase_losses, *terms.values()])
             for key, value in terms.items():
                 interval.sums[key] = interval.sums.get(key, 0.0) + value
                 interval.counts[key] = interval.counts.get(key, 0) + 1
@@ -307,7 +407,11 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
             interval.steps, interval.images = interval.steps + 1, interval.images + images
             progress.update(1)
             step = state.step
-            if step % config.log_every == 0 or step == total:
+            logging_now = step % config.log_every == 0 or step == total
+            saved = step % config.checkpoint_every == 0 or step == total
+            if logging_now or saved or run.device.type == "cpu":  # a CPU check costs no GPU synchronisation
+                _check_finite(run, watch, interval)
+            if logging_now:
                 values = _write_metrics(run, interval, stage.size)
                 shown: dict[str, str] = {
                     key: f"{values[key]:.3f}" for key in ("g_total", "d_total") if key in values
@@ -316,16 +420,17 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
                 interval = _Interval({}, start=time.perf_counter())
             if step % config.sample_every == 0 or step == total:
                 _write_samples(run, step)
-            saved = step % config.checkpoint_every == 0 or step == total
             if saved:
-                _checkpoint(run)
+                _checkpoint(run, stop, watch, interval)
             reason = stop.reason or (
                 "stop request" if should_stop is not None and should_stop(step) else None
             )
             if reason is not None and step < total:
                 if interval.steps:  # the steps since the last row would otherwise never be logged
                     _write_metrics(run, interval, stage.size)
-                path = checkpoint_path(run.run_dir, step) if saved else _checkpoint(run)
+                path = (
+                    checkpoint_path(run.run_dir, step) if saved else _checkpoint(run, stop, watch, interval)
+                )
                 raise TrainingInterrupted(run.run_dir, path, step, reason)
 
 
@@ -360,11 +465,33 @@ def _write_samples(run: _Run, step: int) -> None:
     finally:
         model.train(was_training)
     image = write_sample_grid(grid, run.run_dir / "samples" / f"step-{step:07d}.png")
+    write_progress_gif(run.run_dir)
     run.metrics.add_image("samples", image, step)
 
 
-def _checkpoint(run: _Run) -> Path:
+def _check_finite(run: _Run, watch: FiniteWatch, interval: _Interval) -> None:
+    """Raise :class:`TrainingDiverged` if a step since the last check had a non-finite loss."""
+    step = watch.first_bad_step()
+    if step is not None:
+        terms = [key for key, value in interval.sums.items() if not math.isfinite(float(value))]
+        raise diverged(run.run_dir, step, terms, run.config, run.state.model_config, run.precision.name)
+
+
+def _checkpoint(run: _Run, stop: _StopRequest, watch: FiniteWatch, interval: _Interval) -> Path:
+    """Write the checkpoint of the current step: never of non-finite weights, never cut short by Ctrl-C."""
+    _check_finite(run, watch, interval)
+    broken = [
+        name
+        for name, tensor in run.state.model.state_dict().items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if broken:
+        config, state = run.config, run.state
+        raise diverged(
+            run.run_dir, state.step, [f"weights {broken[0]}"], config, state.model_config, run.precision.name
+        )
     payload = state_dict(run.state, run.config, run.dataset.state_dict())
-    path = save_checkpoint(run.run_dir, run.state.step, payload, run.config.keep_checkpoints)
+    with stop.finishing_writes():
+        path = save_checkpoint(run.run_dir, run.state.step, payload, run.config.keep_checkpoints)
     logger.info("checkpoint %s", path)
     return path

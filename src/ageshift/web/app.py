@@ -3,7 +3,8 @@
 The page holds no model logic: it uploads a file, hands its path to ``process`` and shows what comes back.
 Its condition controls are made from the model's ``conditions.describe()``, never from family names: a
 direction choice for two-domain models, an age slider and one dropdown per attribute for conditional ones,
-and a strength slider for every model.
+and a strength slider for every model; an "upscale the face" dropdown (off by default) adds a
+super-resolution stage on each edited face.
 Safe defaults live here: loopback binding, an upload size limit, an allow-list of image types, a bounded
 queue, temporary files deleted after a while, no share links, no telemetry, no file serving beyond Gradio's
 own upload cache (``allowed_paths`` is never set), and nothing loaded from outside the machine.
@@ -20,12 +21,19 @@ from typing import Any
 
 from ..errors import ConfigError, MissingDependencyError
 from ..io import IMAGE_SUFFIXES
-from .pipeline import FACE_TABLE_COLUMNS, ProcessResult, process
+from .pipeline import FACE_TABLE_COLUMNS, UPSCALE_CHOICES, ProcessResult, process
 
 #: Labels of the mode choice, mapped to ``process``'s ``mode`` values.
 MODE_LABELS = {"each face": "faces", "whole picture": "whole"}
 #: The value of an attribute dropdown's first choice: leave that attribute as it is.
 KEEP = "keep"
+#: What the "upscale the face" dropdown shows for each of ``UPSCALE_CHOICES``.
+UPSCALE_LABELS = {
+    "none": "none (fastest)",
+    "srresnet-x4": "srresnet-x4 (faithful, fast)",
+    "realesrgan-x4": "realesrgan-x4 (real photos, slower)",
+    "srgan-x4": "srgan-x4 (sharper texture)",
+}
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,14 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
             with gr.Column():
                 names, controls = condition_controls(gr, translator.conditions.describe())
                 mode = gr.Radio(list(MODE_LABELS), value="each face", label="Apply to", elem_id="mode")
+                upscale = gr.Dropdown(
+                    [(UPSCALE_LABELS[name], name) for name in UPSCALE_CHOICES],
+                    value="none",
+                    label="Upscale the face",
+                    info="super-resolution of each edited face before it is pasted back: sharper large "
+                    "faces, more CPU time",
+                    elem_id="upscale",
+                )
                 run_button = gr.Button("Transform", variant="primary", elem_id="run")
         message = gr.Markdown(elem_id="message")
         with gr.Row(equal_height=True):
@@ -134,10 +150,10 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
             detector=detector,
             max_pixels=settings.max_pixels,
         )
-        # The API's inputs follow the controls: (photo, *conditions in describe() order, strength, mode).
+        # The API's inputs follow the controls: (photo, *conditions in describe() order, strength, mode, upscale).
         run_button.click(
             handler,
-            inputs=[upload, *controls, mode],
+            inputs=[upload, *controls, mode, upscale],
             outputs=[before, after, table, message],
             concurrency_limit=settings.concurrency,
             api_name="transform",
@@ -250,14 +266,15 @@ def _on_transform(
     detector: Any,
     max_pixels: int,
 ) -> ProcessResult:
-    """The button's handler: ``values`` are the condition controls' values then the mode label."""
-    *condition_values, mode_label = values
+    """The button's handler: ``values`` are the condition controls' values, the mode label, the upscaler."""
+    *condition_values, mode_label, upscale = values
     return process(
         upload,
         translator=translator,
         detector=detector,
         mode=MODE_LABELS.get(mode_label, mode_label),
         max_pixels=max_pixels,
+        upscale=upscale,
         **condition_request(names, condition_values),
     )
 

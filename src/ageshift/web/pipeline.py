@@ -5,11 +5,13 @@
 ``target_age``/``attributes``, and ``strength``), and turns the result into what the page shows: the "before"
 photo with the faces found marked, the "after" photo, a per-face table and a one-line message. Every user
 mistake (no file, not an image, a condition the model does not accept, no face) becomes a friendly message,
-never an exception.
+never an exception. ``upscale`` ("upscale the face") runs a super-resolution model on each edited crop before
+paste-back, through ``age_photo(upscaler=...)`` as ``ageshift age --upscale`` does.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ FACE_TABLE_COLUMNS = ("face", "x0", "y0", "x1", "y1", "width", "height", "score"
 #: Longest side of the annotated "before" preview; the "after" image keeps the photo's full size.
 PREVIEW_MAX_SIDE = 1600
 _BOX_COLOURS = ((0, 230, 118), (255, 179, 0), (41, 182, 246), (236, 64, 122), (171, 71, 188))
+#: The page's "upscale the face" choices: ``none`` (the default: no CPU cost), or a packaged ×4 model.
+UPSCALE_CHOICES = ("none", "srresnet-x4", "realesrgan-x4", "srgan-x4")
 
 
 class ProcessResult(NamedTuple):
@@ -56,6 +60,7 @@ def process(
     attributes: Mapping[str, str] | None = None,
     strength: float | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    upscale: str | Any | None = None,
 ) -> ProcessResult:
     """Edit one uploaded photo under one condition and prepare everything the page shows.
 
@@ -70,6 +75,8 @@ def process(
         attributes: for models with attributes, e.g. ``{"hair": "blond"}``; attributes left out are kept.
         strength: ``[0, 1]``, how far from the input towards the condition; ``None`` means 1.
         max_pixels: refuse larger photos as possible decompression bombs.
+        upscale: ``None`` or ``"none"``, a super-resolution model's name (:data:`UPSCALE_CHOICES`, or a model
+            folder) or the loaded model: run on each edited face crop before paste-back (``mode="faces"``).
 
     Returns:
         ``ProcessResult(annotated_before, after, faces_table, message)``; the images are RGB PIL images of the
@@ -83,6 +90,10 @@ def process(
     except AgeshiftError as error:
         return ProcessResult(None, None, [], f"Could not read this file: {error}")
     try:
+        upscaler = resolve_upscaler(upscale, getattr(translator, "device", "cpu"))
+    except AgeshiftError as error:
+        return ProcessResult(draw_face_boxes(photo, []), None, [], f"Could not load the upscaler: {error}")
+    try:
         after, faces, condition = run_pipeline(
             photo,
             translator,
@@ -92,13 +103,65 @@ def process(
             target_age=target_age,
             attributes=attributes,
             strength=strength,
+            upscaler=upscaler,
         )
     except ConditionError as error:
         return ProcessResult(draw_face_boxes(photo, []), None, [], str(error))
     except AgeshiftError as error:
         return ProcessResult(draw_face_boxes(photo, []), None, [], f"Could not process this photo: {error}")
     before = draw_face_boxes(photo, faces)
-    return ProcessResult(before, after, faces_table(faces), _summary(condition, mode, faces))
+    message = _summary(condition, mode, faces)
+    if upscaler is not None and faces and mode == "faces":
+        message += f" Each face was upscaled with {_upscaler_name(upscale, upscaler)} before paste-back."
+    elif upscaler is not None and mode == "whole":
+        message += " (Upscaling the face applies to 'each face' only.)"
+    return ProcessResult(before, after, faces_table(faces), message)
+
+
+def resolve_upscaler(upscale: str | Any | None, device: Any = "cpu") -> Any:
+    """The super-resolution model ``process`` runs on each face crop, or ``None`` for no upscaling.
+
+    Args:
+        upscale: ``None``/``"none"``, a packaged name (loaded once per process and device), a model folder, or a
+            loaded :class:`~ageshift.models.superres.SuperResolver`.
+        device: where a model given by name runs.
+
+    Returns:
+        The model, or ``None``.
+
+    Raises:
+        AgeshiftError: the name cannot be loaded (e.g. its package is not installed) or is not an SR model.
+    """
+    if upscale is None or (isinstance(upscale, str) and upscale.strip().lower() in ("", "none")):
+        return None
+    from ..models.superres.resolver import PACKAGED, SuperResolver
+
+    if isinstance(upscale, str):
+        name = upscale.strip()
+        model = _packaged_upscaler(name, str(device)) if name in PACKAGED else _load_model(name, device)
+    else:
+        model = upscale
+    if not isinstance(model, SuperResolver):
+        raise AgeshiftError(f"{upscale}: is a {model.family} model, not a super-resolution model")
+    return model
+
+
+@functools.lru_cache(maxsize=len(UPSCALE_CHOICES))
+def _packaged_upscaler(name: str, device: str) -> Any:
+    """A packaged model ported once per process (failures are not cached, so installing the package helps)."""
+    return _load_model(name, device)
+
+
+def _load_model(name: str, device: Any) -> Any:
+    from ..models.translator import load
+
+    return load(name, device=device)
+
+
+def _upscaler_name(upscale: Any, upscaler: Any) -> str:
+    return (
+        upscale.strip() if isinstance(upscale, str) else str(upscaler.metadata.get("name") or "the upscaler")
+    )
 
 
 def _read_upload(image: str | Path | Image.Image, max_pixels: int | None) -> Image.Image:
@@ -129,6 +192,7 @@ def run_pipeline(
     target_age: float | None = None,
     attributes: Mapping[str, str] | None = None,
     strength: float | None = None,
+    upscaler: Any = None,
 ) -> tuple[Image.Image, list[FaceRow], Condition]:
     """Run the library's face pipeline on a decoded photo; the web layer's only call into the models.
 
@@ -138,6 +202,7 @@ def run_pipeline(
         direction, target_age, attributes, strength: the condition, checked by ``translator.condition``.
         detector: face detector name or object (``mode="faces"`` only).
         mode: ``"faces"`` or ``"whole"``.
+        upscaler: a super-resolution model run on each edited crop before paste-back, or ``None``.
 
     Returns:
         The translated photo (same size as ``photo``), the faces found (largest first) and the condition
@@ -157,6 +222,7 @@ def run_pipeline(
         strength=strength,
         detector=detector,
         mode=mode,
+        upscaler=upscaler,
     )
     rows = [FaceRow(tuple(face.detection.box), float(face.detection.score)) for face in result.faces]
     assert result.condition is not None  # age_photo records the condition it resolved

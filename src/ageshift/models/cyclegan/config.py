@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ...config import from_dict, merge, to_dict
+from ...config import MAX_IMAGE_SIZE, from_dict, merge, to_dict, validate_fields, within
 from ...errors import ConfigError
 
 
@@ -13,12 +13,12 @@ from ...errors import ConfigError
 class GeneratorConfig:
     """ResNet generator (Johnson et al. 2016, as used by CycleGAN)."""
 
-    channels: int = 64
-    num_res_blocks: int = 9
-    num_downsamples: int = 2
+    channels: int = field(default=64, metadata=within(1, 1024))
+    num_res_blocks: int = field(default=9, metadata=within(0, 64))
+    num_downsamples: int = field(default=2, metadata=within(0, 6))
     norm: Literal["instance", "batch", "none"] = "instance"
     padding: Literal["reflect", "replicate", "zeros"] = "reflect"
-    dropout: float = 0.0
+    dropout: float = field(default=0.0, metadata=within(0.0, below=1.0))
     #: learned per-channel scale and shift on instance norms (some reference-layout checkpoints carry them).
     norm_affine: bool = False
     #: "transpose" is the reference layout (importable checkpoints); "resize" (nearest) and "bilinear"
@@ -35,8 +35,8 @@ class GeneratorConfig:
 class DiscriminatorConfig:
     """PatchGAN discriminator: ``num_layers`` strided convs give a 70×70 receptive field at 3."""
 
-    channels: int = 64
-    num_layers: int = 3
+    channels: int = field(default=64, metadata=within(1, 1024))
+    num_layers: int = field(default=3, metadata=within(1, 8))
     norm: Literal["instance", "batch", "none"] = "instance"
 
 
@@ -46,23 +46,22 @@ class CycleGANConfig:
 
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-    image_size: int = 256
+    image_size: int = field(default=256, metadata=within(1, MAX_IMAGE_SIZE))
     gan_loss: Literal["lsgan", "nonsaturating", "hinge"] = "lsgan"
-    cycle_weight: float = 10.0
+    cycle_weight: float = field(default=10.0, metadata=within(0.0))
     #: identity loss weight as a fraction of ``cycle_weight`` (0.5 in the paper's photo tasks).
-    identity_fraction: float = 0.5
-    pool_size: int = 50
-    init_gain: float = 0.02
+    identity_fraction: float = field(default=0.5, metadata=within(0.0))
+    #: past fakes kept per discriminator (images at the training size, so bounded).
+    pool_size: int = field(default=50, metadata=within(0, 10000))
+    init_gain: float = field(default=0.02, metadata=within(0.0))
 
     def __post_init__(self) -> None:
+        validate_fields(self, "model")  # directly built configs too; from_dict checked the values already
         if self.image_size % (2**self.generator.num_downsamples) != 0:
             raise ConfigError(
                 f"model.image_size={self.image_size} must be divisible by 2**num_downsamples="
                 f"{2**self.generator.num_downsamples}"
             )
-        for name in ("cycle_weight", "identity_fraction", "init_gain"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"model.{name} must be >= 0, got {getattr(self, name)}")
 
 
 PRESETS: dict[str, dict] = {

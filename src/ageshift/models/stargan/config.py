@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ...config import MAX_IMAGE_SIZE, validate_fields, within
 from ...errors import ConfigError
 
 GAN_LOSSES = ("wgan-gp", "lsgan")
@@ -20,9 +21,9 @@ class ConditionalGeneratorConfig:
     except at the zero-padded borders, so tiled conditions reach the network only weakly (docs/conditional.md).
     """
 
-    channels: int = 64
-    num_res_blocks: int = 6
-    num_downsamples: int = 2
+    channels: int = field(default=64, metadata=within(1, 1024))
+    num_res_blocks: int = field(default=6, metadata=within(0, 64))
+    num_downsamples: int = field(default=2, metadata=within(0, 6))
     conditioning: Literal["tile", "film", "both"] = "film"
     #: ``transpose``: strided transposed convolutions (StarGAN); ``resize``/``bilinear``: nearest/bilinear
     #: upsampling then a 3×3 convolution (no checkerboard pattern).
@@ -41,8 +42,9 @@ class ConditionalDiscriminatorConfig:
     gradient penalty is well defined), a real/fake patch head and an auxiliary head that regresses the age and
     classifies each attribute."""
 
-    channels: int = 64
-    num_layers: int = 6
+    channels: int = field(default=64, metadata=within(1, 1024))
+    #: each layer doubles the channels, so the depth is bounded (the parameter count is checked on load too).
+    num_layers: int = field(default=6, metadata=within(1, 10))
     #: add the projection term ``⟨W c, φ(x)⟩`` to the real/fake logits (a conditional critic).
     projection: bool = False
 
@@ -58,7 +60,7 @@ class StarGANConfig:
 
     generator: ConditionalGeneratorConfig = field(default_factory=ConditionalGeneratorConfig)
     discriminator: ConditionalDiscriminatorConfig = field(default_factory=ConditionalDiscriminatorConfig)
-    image_size: int = 128
+    image_size: int = field(default=128, metadata=within(1, MAX_IMAGE_SIZE))
     age_range: list[float] | None = None
     attributes: dict[str, list[str]] = field(default_factory=dict)
     #: attribute columns of the data to condition on (``None``: all the data has).
@@ -88,10 +90,11 @@ class StarGANConfig:
     #: / 10); off by default (it judges real aligned faces, see docs/conditional.md).
     age_guidance_weight: float = 0.0
     #: discriminator updates per generator update (n_critic, 5 in StarGAN).
-    critic_steps: int = 5
+    critic_steps: int = field(default=5, metadata=within(1, 100))
     init_gain: float = 0.02
 
     def __post_init__(self) -> None:
+        validate_fields(self, "model")  # directly built configs too; from_dict checked the values already
         if self.gan_loss not in GAN_LOSSES:
             raise ConfigError(f"model.gan_loss {self.gan_loss!r} is not one of {', '.join(GAN_LOSSES)}")
         if self.image_size % (2**self.generator.num_downsamples) != 0:
