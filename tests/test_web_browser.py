@@ -246,7 +246,13 @@ def test_api_calls_cannot_make_the_server_read_its_own_files(server, photos):
     # A client could name any server path as the "uploaded" file; only real uploads may reach process().
     for target in ("/etc/passwd", str(photos["astronaut.png"])):
         payload = {
-            "data": [{"path": target, "meta": {"_type": "gradio.FileData"}}, "older", 1.0, "each face", "none"]
+            "data": [
+                {"path": target, "meta": {"_type": "gradio.FileData"}},
+                "older",
+                1.0,
+                "each face",
+                "none",
+            ]
         }
         request = urllib.request.Request(
             server + "/gradio_api/call/transform",

@@ -131,7 +131,10 @@ def run_demo(
         identity=conditional.get("identity", {}), report=out / "report" / "index.html",
     )  # fmt: skip
     _say(quiet, f"4/5 a real photo through the face pipeline, with and without {SHOWCASE_UPSCALER}")
+    showcase_started = time.perf_counter()
     result.superres = superres_showcase(model, out / "superres")
+    result.superres["seconds_section"] = time.perf_counter() - showcase_started
+    result.seconds = time.perf_counter() - started
     _say(quiet, f"5/5 writing {result.page}")
     write_demo_page(result)
     with atomic_write(out / "demo.json", "w") as stream:
@@ -235,11 +238,14 @@ def superres_html(showcase: dict[str, Any], rel: Any) -> str:
         "plain": f"edited, pasted without super-resolution ({showcase['seconds_plain']:.2f} s)",
         "upscaled": f"edited, then {showcase['upscaler']} ({showcase['seconds_upscaled']:.2f} s)",
     }
+    # Side by side at any page width: each third of the row, scaled without smoothing.
     figures = "".join(
-        f"<figure><img src='{rel(images['crop_' + key])}' alt='face, {key}'><figcaption>{caption}; fine "
-        f"detail {detail[key]:.1f}</figcaption></figure>"
+        f"<figure style='flex:1;margin:0'><img src='{rel(images['crop_' + key])}' alt='face, {key}' "
+        f"style='width:100%;image-rendering:pixelated'><figcaption>{caption}; fine detail "
+        f"{detail[key]:.1f}</figcaption></figure>"
         for key, caption in captions.items()
     )
+    figures = f"<div style='display:flex;gap:8px'>{figures}</div>"
     return f"""{title}
 <p>Grace Hopper (US Navy portrait, public domain; the sample photo matplotlib ships). The face pipeline detects
 the face, aligns a {showcase["crop_size"]}-px crop, asks the demo's model for age {showcase["target_age"]} and pastes

@@ -55,6 +55,7 @@ def run_isolated(scenario, folder: Path, shared: dict) -> tuple[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--details", action="store_true", help="print every scenario that is not good")
+    parser.add_argument("--skip", nargs="*", default=[], help="leave out these commands (to compare versions)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     counts: collections.Counter[str] = collections.Counter()
@@ -62,7 +63,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         shared = {"root": Path(root) / "shared"}
         shared["root"].mkdir()
-        for index, scenario in enumerate(all_scenarios()):
+        scenarios = [s for s in all_scenarios() if s.name.split(":")[0] not in args.skip]
+        for index, scenario in enumerate(scenarios):
             folder = Path(root) / f"{index:03d}"
             folder.mkdir()
             category, detail = run_isolated(scenario, folder, shared)

@@ -82,25 +82,11 @@ def evaluate_command(
     resolved = str(resolve_device(device))
     translator = load(model, device=resolved)
     if isinstance(translator, SuperResolver):
-        given = [
-            name
-            for name, used in (("--ages", ages is not None), ("--skip", bool(skip)),
-                               ("--age-estimator", age_estimator != "auto"), ("--fid-weights", bool(fid_weights)))
-            if used
-        ]  # fmt: skip
-        if given:
-            raise AgeshiftError(
-                f"{model}: is a super-resolution model, evaluated by upscaling alone; {', '.join(given)} "
-                "apply to face models"
-            )
-        metrics = evaluate_upscaling_report(translator, model, data, out, limit)
-        _print_upscaling_summary(metrics, model)
-        say(f"report: {Path(out) / 'index.html'}", err=False)
-        if record:
-            from ..pretrained import update_card
-
-            update_card(model, evaluation=upscaling_card_summary(metrics, Path(out)))
-            say(f"recorded the summary in {Path(model) / 'config.json'}", err=False)
+        face_options = {
+            "--ages": ages is not None, "--skip": bool(skip),
+            "--age-estimator": age_estimator != "auto", "--fid-weights": fid_weights is not None,
+        }  # fmt: skip
+        _evaluate_superres(translator, model, data, out, limit, record, face_options)
         return
     metrics = evaluate_model(
         translator,
@@ -122,6 +108,32 @@ def evaluate_command(
 
         update_card(model, evaluation=card_summary(metrics, Path(out)))
         say(f"recorded the summary in {Path(model) / 'config.json'}", err=False)
+
+
+def _evaluate_superres(
+    resolver: SuperResolverType,
+    name: str,
+    data: Path,
+    out: Path,
+    limit: int | None,
+    record: bool,
+    face_options: dict[str, bool],
+) -> None:
+    """``evaluate`` on a super-resolution model: the upscaling report, its summary, and the card entry."""
+    given = [option for option, used in face_options.items() if used]
+    if given:
+        raise AgeshiftError(
+            f"{name}: is a super-resolution model, evaluated by upscaling alone; {', '.join(given)} "
+            "apply to face models"
+        )
+    metrics = evaluate_upscaling_report(resolver, name, data, out, limit)
+    _print_upscaling_summary(metrics, name)
+    say(f"report: {Path(out) / 'index.html'}", err=False)
+    if record:
+        from ..pretrained import update_card
+
+        update_card(name, evaluation=upscaling_card_summary(metrics, Path(out)))
+        say(f"recorded the summary in {Path(name) / 'config.json'}", err=False)
 
 
 def evaluate_upscaling_report(

@@ -9,16 +9,13 @@ having no input image, refuses :meth:`~ImageGenerator.translate_batch` with a me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import AgeshiftError
-from ..pretrained import Pretrained, write_pretrained
 from .conditions import Condition, ConditionError, ConditionSpec
-from .family import network_tensors
 from .translator import Translator
 
 #: The name of a conditional generator's one condition (``--label 7``).
@@ -143,21 +140,8 @@ class ImageGenerator(Translator):
             "generates": {"latent_dim": self.latent_dim, "labels": list(self.labels)},
         }
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``config.json`` (kind ``generator``) and ``model.safetensors`` into ``directory``."""
-        pretrained = Pretrained(
-            kind="generator",
-            family=self.family,
-            config=self.model_config,
-            tensors=network_tensors(self.networks),
-            card=self.card,
-            fields={
-                "image_size": self.image_size,
-                "networks": list(self.networks),
-                "conditions": self.conditions.to_json(),
-                "latent_dim": self.latent_dim,
-                "labels": list(self.labels),
-                "metadata": self.metadata,
-            },
-        )
-        return write_pretrained(directory, pretrained)
+    pretrained_kind = "generator"
+
+    def pretrained_fields(self) -> dict[str, Any]:
+        """The translator's entries plus the noise size and the class names."""
+        return {**super().pretrained_fields(), "latent_dim": self.latent_dim, "labels": list(self.labels)}

@@ -221,20 +221,27 @@ class Translator:
             "metadata": self.metadata,
         }
 
+    #: The ``kind`` written into ``config.json`` (a subclass that is not an image translator names its own).
+    pretrained_kind = "translator"
+
+    def pretrained_fields(self) -> dict[str, Any]:
+        """The top-level ``config.json`` entries besides format, kind, family, config and card."""
+        return {
+            "image_size": self.image_size,
+            "networks": list(self.networks),
+            "conditions": self.conditions.to_json(),
+            "metadata": self.metadata,
+        }
+
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created), atomically per file."""
         pretrained = Pretrained(
-            kind="translator",
+            kind=self.pretrained_kind,
             family=self.family,
             config=self.model_config,
             tensors=network_tensors(self.networks),
             card=self.card,
-            fields={
-                "image_size": self.image_size,
-                "networks": list(self.networks),
-                "conditions": self.conditions.to_json(),
-                "metadata": self.metadata,
-            },
+            fields=self.pretrained_fields(),
         )
         return write_pretrained(directory, pretrained)
 
