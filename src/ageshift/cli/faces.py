@@ -19,6 +19,8 @@ from ._conditions import (
     target_age_option,
 )
 from ._console import cell, report_skipped, say
+from .onnx import backend_option, load_with_backend
+from .video import age_videos, detect_every_option, has_video, smooth_option, stabilise_option
 
 OUTPUT_SUFFIX = ".png"
 
@@ -77,13 +79,18 @@ def _plan_outputs(
 
 @app.command("age")
 def age(
-    photos: list[Path] = typer.Argument(..., help="Photos or folders of photos (never modified)."),
+    photos: list[Path] = typer.Argument(..., help="Photos, folders of photos, or videos (never modified)."),
     model: str = typer.Option(..., "--model", "-m", help="Exported model folder, or 'identity'."),
     direction: str | None = direction_option(),
     target_age: float | None = target_age_option(),
     attribute: list[str] | None = attribute_option(),
     strength: float | None = strength_option(),
-    out: Path = typer.Option(Path("aged"), "--out", "-o", help="Folder for the results (PNG)."),
+    out: Path = typer.Option(
+        Path("aged"),
+        "--out",
+        "-o",
+        help="Folder for the results (PNG; videos: MP4), or one video's output file.",
+    ),
     report: Path | None = typer.Option(None, "--report", help="Write per-face details (JSON) here."),
     save_crops: Path | None = typer.Option(
         None, "--save-crops", help="Also save aligned and translated crops."
@@ -113,11 +120,18 @@ def age(
         help="Another edit run on each face crop after MODEL, in order (repeatable): MODEL or "
         "MODEL:key=value,... e.g. models/hair:hair=blond or models/cyclegan:direction=older.",
     ),
+    backend: str = backend_option(),
+    detect_every: int = detect_every_option(),
+    smooth: float = smooth_option(),
+    stabilise: float = stabilise_option(),
 ) -> None:
     """Edit every face in photos (older/younger, or a target age and attributes) and paste it back.
 
     The rest of each photo is untouched. `ageshift info MODEL` lists the conditions a model accepts.
+    Videos (.mp4 .mov .mkv .avi .webm) are aged frame by frame with faces tracked (docs/video.md).
     """
+    if has_video(photos):
+        return age_videos(**locals())
     from rich.console import Console
     from rich.progress import track
     from rich.table import Column, Table
@@ -133,7 +147,7 @@ def age(
     boxes = [_parse_box(text) for text in box] if box else None
     files = _collect_photos(photos, out)
     plan, targets = _plan_outputs(files, out, report, save_crops)
-    translator = ageshift.load(model)
+    translator = load_with_backend(model, backend)
     upscaler = ageshift.load(upscale) if upscale else None
     if upscaler is not None and not hasattr(upscaler, "upscale"):
         raise AgeshiftError(

@@ -17,6 +17,7 @@ from ._conditions import (
     target_age_option,
 )
 from ._console import report_skipped, say
+from .onnx import backend_option, load_with_backend
 
 
 @app.command("translate")
@@ -41,18 +42,17 @@ def translate_command(
     image_format: str = typer.Option(
         "png", "--format", help="Format of files written into a folder: png or jpg."
     ),
+    backend: str = backend_option(),
 ) -> None:
     """Translate an image or a folder of images; unreadable files are skipped, listed, and the exit code is 1."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..device import resolve_device
     from ..files import plan_translation, translate_files
-    from ..models.translator import load
 
     if image_format.lower() not in ("png", "jpg", "jpeg"):
         raise AgeshiftError(f"--format {image_format!r} is not supported; use png or jpg")
     pairs = plan_translation(source, destination, image_format)
-    translator = load(model, device=resolve_device(device))
+    translator = load_with_backend(model, backend, device)
     request = condition_request(translator, direction, target_age, attribute, strength)
     console = Console(stderr=True)  # the progress bar only: messages go through say()
     columns = (TextColumn("translating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
