@@ -55,7 +55,9 @@ def run_isolated(scenario, folder: Path, shared: dict) -> tuple[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--details", action="store_true", help="print every scenario that is not good")
-    parser.add_argument("--skip", nargs="*", default=[], help="leave out these commands (to compare versions)")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], help="leave out these commands (to compare versions)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     counts: collections.Counter[str] = collections.Counter()
