@@ -137,6 +137,45 @@ def _report_unwritable(tmp_path: Path, shared: dict) -> Setup:
     return argv, [face, blocker], Expect("error", reason=blocker.name)
 
 
+# --- videos (``age clip.mp4``) -------------------------------------------------------------------------
+
+
+def _tiny_video(path: Path, frames: int = 6) -> Path:
+    """A real 6-frame 64×48 H.264 clip of the face photo, written with imageio-ffmpeg."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    frame = np.asarray(face_photo().resize((64, 48)))
+    writer = imageio_ffmpeg.write_frames(str(path), (64, 48), fps=12, macro_block_size=1, quality=8)
+    writer.send(None)
+    for _ in range(frames):
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+    return path
+
+
+def _video(kind: str) -> Callable[[Path, dict], Setup]:
+    def setup(tmp_path: Path, shared: dict) -> Setup:
+        (tmp_path / "in").mkdir()
+        clip = _tiny_video(tmp_path / "in" / "clip.mp4")
+        if kind == "truncated":
+            clip.write_bytes(clip.read_bytes()[:300])
+        elif kind == "text renamed .mp4":
+            clip.write_text("not a video\n" * 10)
+        out = clip if kind == "output is the input" else tmp_path / "aged.mp4"
+        argv = ["age", clip, "-m", "identity", "-d", "older", "--out", out]
+        if kind == "good clip":
+            return argv, [tmp_path / "in"], Expect("ok", [out])
+        return argv, [tmp_path / "in"], Expect("error", reason=clip.name)
+
+    return setup
+
+
+VIDEO_SCENARIOS = {
+    name: _video(name) for name in ("good clip", "truncated", "text renamed .mp4", "output is the input")
+}
+
+
 # --- model folders --------------------------------------------------------------------------------------
 
 
@@ -376,6 +415,7 @@ def all_scenarios() -> list[Scenario]:
     for command in (name for name in MODEL_COMMANDS if name in known):
         for mutation in [*FILE_MUTATIONS, *CONFIG_MUTATIONS]:
             rows.append(Scenario(f"{command}: model {mutation}", _malformed_model(command, mutation)))
+    rows += [Scenario(f"age: video {name}", setup) for name, setup in VIDEO_SCENARIOS.items()]
     rows += [Scenario(f"train: {name}", setup) for name, setup in TRAIN_SCENARIOS.items()]
     rows += [Scenario(f"export: {name}", setup) for name, setup in EXPORT_SCENARIOS.items()]
     return rows
