@@ -74,8 +74,24 @@ def train_command(
         None, "--folder-b", help="Domain B (old) folder, instead of --data."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    devices: int = typer.Option(
+        1,
+        "--devices",
+        min=1,
+        help="Data-parallel processes on this machine (one per GPU; CPU processes without one), launched "
+        "through torchrun. A stage's batch_size is the global batch, split over them.",
+    ),
 ) -> None:
     """Train a model of any family. Ctrl-C or SIGTERM saves a checkpoint; --resume continues it."""
+    if devices > 1:
+        arguments = _train_arguments(locals())
+        if not resume and run is None:  # a bad config or batch is one line here, not one per process
+            from ..training.distributed import Distributed
+
+            extra = [*overrides, *([f"device={device}"] if device else [])]
+            for stage in _resolve_config(preset, config_file, extra, None, family).stages:
+                Distributed(world_size=devices).local_batch(stage.batch_size)
+        raise typer.Exit(_launch_torchrun(devices, arguments, device))
     from ..outputs import OutputPlan, refuse_same_folder
     from ..training import TrainingInterrupted, train
     from ..training.rundir import latest_run
@@ -107,7 +123,60 @@ def train_command(
         raise typer.Exit(code) from None
     finally:
         logging.getLogger("ageshift").removeHandler(handler)
-    say(f"run folder: {run_dir} (export it with: ageshift export {run_dir} --out MODEL)")
+    from ..training.distributed import env_rank
+
+    if env_rank() == 0:  # under torchrun every process returns here; one line is enough
+        say(f"run folder: {run_dir} (export it with: ageshift export {run_dir} --out MODEL)")
+
+
+def _train_arguments(options: dict) -> list[str]:
+    """The ``ageshift train`` arguments that repeat ``options`` (the parsed options, without ``--devices``)."""
+    arguments = ["train"]
+    valued = [
+        ("data", "--data"), ("family", "--family"), ("out", "--out"), ("preset", "--preset"),
+        ("config_file", "--config"), ("run", "--run"), ("name", "--name"), ("device", "--device"),
+        ("precision", "--precision"), ("folder_a", "--folder-a"), ("folder_b", "--folder-b"),
+    ]  # fmt: skip
+    for key, flag in valued:
+        if options[key] is not None:
+            arguments += [flag, str(options[key])]
+    for override in options["overrides"]:
+        arguments += ["--set", override]
+    arguments += ["--resume"] if options["resume"] else []
+    arguments += ["--quiet"] if options["quiet"] else []
+    return arguments
+
+
+def _launch_torchrun(devices: int, arguments: list[str], device: str | None) -> int:
+    """Run ``ageshift`` with ``arguments`` on ``devices`` processes via ``torch.distributed.run``; its exit code."""
+    import signal
+    import subprocess
+
+    import torch
+
+    from ..training.distributed import launched_by_torchrun, torchrun_command
+
+    if launched_by_torchrun():
+        raise ConfigError("--devices cannot be used inside torchrun (torchrun already starts the processes)")
+    wants_cuda = device is None or device in ("auto", "cuda") or device.startswith("cuda")
+    if wants_cuda and torch.cuda.is_available() and devices > torch.cuda.device_count():
+        raise ConfigError(
+            f"--devices {devices}: this machine has {torch.cuda.device_count()} GPU(s); use at most that many"
+        )
+    command = torchrun_command(devices, arguments)
+    say(f"launching {devices} processes: {' '.join(command)}")
+    launcher = subprocess.Popen(command)
+
+    def forward(number: int, _frame: object) -> None:
+        # torchrun turns it into SIGTERM for every process, which each answers with a checkpoint and a stop.
+        launcher.send_signal(number)
+
+    previous = {number: signal.signal(number, forward) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return launcher.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @app.command("export")
@@ -119,6 +188,9 @@ def export_command(
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the files of an existing model folder."
+    ),
+    onnx: bool = typer.Option(
+        False, "--onnx", help="Also write ONNX graphs for `--backend onnxruntime` (docs/onnx.md)."
     ),
 ) -> None:
     """Export a training run's generators as a model for `ageshift translate` and `ageshift.load`."""
@@ -140,3 +212,7 @@ def export_command(
     translator = export_run(run, out, checkpoint)
     steps = translator.metadata["training"]["steps"]
     say(f"exported {run} (step {steps}, {translator.image_size}²) to {out}")
+    if onnx:
+        from .onnx import write_onnx
+
+        write_onnx(translator, out)

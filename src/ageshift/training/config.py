@@ -21,6 +21,7 @@ class StageConfig:
     """One stage of a progressive-resizing schedule: ``steps`` optimiser steps at ``size²`` images."""
 
     size: int = field(default=64, metadata=within(1, MAX_IMAGE_SIZE))
+    #: the global batch: with N processes (``--devices N``, torchrun) each trains on ``batch_size / N``.
     batch_size: int = field(default=1, metadata=within(1, 65536))
     steps: int = field(default=1000, metadata=within(1))
 

@@ -31,6 +31,8 @@ class TrainingData(ABC):
 
     kind: str = ""
     skipped: list[SkippedFile]
+    #: ``next_batch`` takes ``shard`` and loads only that part of the global batch (distributed training).
+    loads_shards: bool = False
 
     @abstractmethod
     def __init__(self, source: DataSource, size: int, seed: int, config: Any, progress: bool) -> None:
@@ -46,7 +48,12 @@ class TrainingData(ABC):
 
     @abstractmethod
     def next_batch(self, batch_size: int, random: torch.Generator, flip_probability: float) -> Batch:
-        """The next batch of every stream (CPU tensors)."""
+        """The next batch of every stream (CPU tensors).
+
+        Data with ``loads_shards`` also takes ``shard=slice(...)``: the global batch's indices and flips are
+        drawn as for one process (so the position is the same whatever the number of processes), and only
+        the ``shard`` part is loaded.
+        """
 
     @abstractmethod
     def samples(self, count: int) -> Batch:
@@ -115,11 +122,23 @@ class UnpairedData(TrainingData):
         self.size = size
         self.folders.set_size(size)
 
-    def next_batch(self, batch_size: int, random: torch.Generator, flip_probability: float) -> Batch:
+    loads_shards = True
+
+    def next_batch(
+        self, batch_size: int, random: torch.Generator, flip_probability: float, shard: slice | None = None
+    ) -> Batch:
         batch = {}
         for name in ("A", "B"):
-            images = self.folders.domains[name].load(self.samplers[name].next(batch_size))
-            batch[name] = flip_horizontally(images, random_flip_mask(batch_size, random, flip_probability))
+            indices = self.samplers[name].next(batch_size)
+            if shard is None:
+                images = self.folders.domains[name].load(indices)
+                batch[name] = flip_horizontally(
+                    images, random_flip_mask(batch_size, random, flip_probability)
+                )
+            else:
+                images = self.folders.domains[name].load(indices[shard])
+                mask = random_flip_mask(batch_size, random, flip_probability)[shard]
+                batch[name] = flip_horizontally(images, mask)
         return batch
 
     def samples(self, count: int) -> Batch:
@@ -173,11 +192,19 @@ class LabelledData(TrainingData):
         self.images.set_size(size)
         self._held_out = None
 
-    def next_batch(self, batch_size: int, random: torch.Generator, flip_probability: float) -> Batch:
+    loads_shards = True
+
+    def next_batch(
+        self, batch_size: int, random: torch.Generator, flip_probability: float, shard: slice | None = None
+    ) -> Batch:
         indices = self.sampler.next(batch_size)
-        images = self.images.load(indices)
-        flipped = flip_horizontally(images, random_flip_mask(batch_size, random, flip_probability))
-        return {"images": flipped, **self.images.labels(indices)}
+        if shard is None:
+            images = self.images.load(indices)
+            flipped = flip_horizontally(images, random_flip_mask(batch_size, random, flip_probability))
+            return {"images": flipped, **self.images.labels(indices)}
+        mine = indices[shard]
+        mask = random_flip_mask(batch_size, random, flip_probability)[shard]
+        return {"images": flip_horizontally(self.images.load(mine), mask), **self.images.labels(mine)}
 
     def samples(self, count: int) -> Batch:
         from ..data.labelled import LabelledImages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -58,10 +59,19 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
 
 
 def optimizer_step(
-    loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    reduce_gradients: Callable[[torch.optim.Optimizer], None] | None = None,
 ) -> None:
-    """Backward ``loss`` and update ``optimizer``'s parameters (gradient scaling when ``scaler`` is on)."""
+    """Backward ``loss`` and update ``optimizer``'s parameters (gradient scaling when ``scaler`` is on).
+
+    ``reduce_gradients`` (distributed training: average over processes) runs between backward and step; the
+    gradients are still scaled then, by the same factor on every process, so averaging them is exact.
+    """
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    if reduce_gradients is not None:
+        reduce_gradients(optimizer)
     scaler.step(optimizer)
     scaler.update()

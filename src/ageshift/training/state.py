@@ -38,6 +38,14 @@ class TrainingState:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the losses the last step minimised, one per phase run (detached; checked for NaN, never saved).
     phase_losses: list[torch.Tensor] = field(default_factory=list)
+    #: distributed training: this process's own generator for what the family draws during a step (``random``
+    #: then only flips the data, the same on every process). None for one process: ``random`` does both.
+    family_random: torch.Generator | None = None
+
+    @property
+    def step_random(self) -> torch.Generator:
+        """The generator a family's step draws from (image pools, target labels)."""
+        return self.family_random if self.family_random is not None else self.random
 
 
 def seed_everything(seed: int) -> None:
@@ -96,9 +104,18 @@ def build_state(
     )
 
 
-def state_dict(state: TrainingState, config: TrainConfig, data_position: dict[str, Any]) -> dict[str, Any]:
-    """The checkpoint payload: tensors and plain values only (``torch.load(weights_only=True)`` reads it)."""
-    return {
+def state_dict(
+    state: TrainingState,
+    config: TrainConfig,
+    data_position: dict[str, Any],
+    ranks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The checkpoint payload: tensors and plain values only (``torch.load(weights_only=True)`` reads it).
+
+    ``ranks`` (distributed training) holds each process's :func:`rank_state`; the top-level family state and
+    RNG states are rank 0's, so a one-process run resumes it too.
+    """
+    payload = {
         "step": state.step,
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "stage": config.stage_at(state.step)[0],
@@ -114,6 +131,9 @@ def state_dict(state: TrainingState, config: TrainConfig, data_position: dict[st
         "data_position": data_position,
         **state.extra,
     }
+    if ranks is not None:
+        payload["ranks"] = ranks
+    return payload
 
 
 def upgrade_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -164,3 +184,55 @@ def _check_optimizer_shapes(optimizer: torch.optim.Optimizer, name: str) -> None
                         f"optimiser {name!r} state {key!r} has shape {tuple(value.shape)}, its parameter "
                         f"{tuple(parameter.shape)}"
                     )
+
+
+def _on_cpu(value: Any) -> Any:
+    """``value`` with every tensor moved to the CPU (so a gathered rank state unpickles on any process)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(item) for item in value)
+    return value
+
+
+def rank_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of a process's own random states (distributed training): differs by rank and resume step."""
+    return (seed * 1_000_003 + 104_729 * (rank + 1) + step) % 2**63
+
+
+def rank_state(state: TrainingState) -> dict[str, Any]:
+    """This process's own part of a distributed checkpoint: family state (image pools), generators, RNG states."""
+    return _on_cpu(
+        {
+            "family_state": state.model.family_state(),
+            "rng": capture_rng_state(),
+            "family_random": state.step_random.get_state(),
+        }
+    )
+
+
+def load_rank_state(
+    state: TrainingState, checkpoint: dict[str, Any], rank: int, seed: int, device: torch.device
+) -> None:
+    """Restore this process's part of a checkpoint (after :func:`load_state_dict` restored the shared part).
+
+    A rank the checkpoint saved gets its own pools and random states back. A rank it lacks (resumed on more
+    processes than saved it) keeps the rank-0 pools that :func:`load_state_dict` restored and gets fresh random
+    states mixed from the seed, its rank and the step, so no two ranks draw alike.
+    """
+    mixed = rank_seed(seed, rank, state.step)
+    saved = checkpoint.get("ranks")
+    if not saved:  # a one-process checkpoint: rank 0 continues its states, the others start fresh ones
+        saved = [{"family_state": checkpoint.get("family_state", {}), "rng": checkpoint["rng"]}]
+    if rank < len(saved):
+        state.model.load_family_state(saved[rank]["family_state"], device)
+        restore_rng_state(saved[rank]["rng"])
+    else:
+        seed_everything(mixed)
+    if state.family_random is not None:
+        if rank < len(saved) and "family_random" in saved[rank]:
+            state.family_random.set_state(saved[rank]["family_random"])
+        else:
+            state.family_random.manual_seed(mixed)

@@ -14,10 +14,8 @@ import contextlib
 import logging
 import math
 import shlex
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,17 @@ from .checkpoint import (
 )
 from .config import TrainConfig, config_from_dict
 from .data import DataSource, TrainingData, data_from_reference, open_training_data
+from .distributed import (
+    SINGLE,
+    Distributed,
+    agree_on_run,
+    batch_layout,
+    env_rank,
+    family_generator,
+    next_shard,
+    setup_distributed,
+    teardown_distributed,
+)
 from .divergence import FiniteWatch, diverged
 from .phases import Precision, optimizer_step, resolve_precision
 from .rundir import (
@@ -53,7 +62,18 @@ from .rundir import (
     write_run_files,
 )
 from .samples import write_progress_gif, write_sample_grid
-from .state import TrainingState, build_state, load_state_dict, state_dict, upgrade_checkpoint
+from .state import (
+    TrainingState,
+    build_state,
+    load_rank_state,
+    load_state_dict,
+    rank_seed,
+    rank_state,
+    seed_everything,
+    state_dict,
+    upgrade_checkpoint,
+)
+from .stopping import StopRequest, stop_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -74,56 +94,13 @@ def resume_command(run_dir: Path) -> str:
     return f"ageshift train --resume --run {shlex.quote(str(run_dir))}"
 
 
-@dataclass
-class _StopRequest:
-    reason: str | None = None
-    #: a checkpoint is being written: a second SIGINT waits for the write instead of stopping at once.
-    writing: bool = False
-
-    @contextlib.contextmanager
-    def finishing_writes(self) -> Iterator[None]:
-        """Within the block a second Ctrl-C no longer aborts: the write completes, then the run stops."""
-        self.writing = True
-        try:
-            yield
-        finally:
-            self.writing = False
-
-
-@contextlib.contextmanager
-def _stop_on_signals(enabled: bool) -> Iterator[_StopRequest]:
-    """Turn SIGINT/SIGTERM into a stop request checked between steps; a second SIGINT stops at once (but not
-    during a checkpoint write, which always completes)."""
-    request = _StopRequest()
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield request
-        return
-
-    def handle(number: int, _frame: object) -> None:
-        name = signal.Signals(number).name
-        if request.reason is not None and number == signal.SIGINT:
-            if request.writing:
-                logger.warning("SIGINT received again: finishing the checkpoint write, then stopping")
-                return
-            raise KeyboardInterrupt
-        request.reason = name
-        logger.warning("%s received: saving a checkpoint after this step", name)
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield request
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _target_sampler(data: TrainingData | None, state: TrainingState) -> Callable[[int], Batch] | None:
     """The step context's ``sample_targets``: draws from the data with the trainer's generator."""
     if data is None:
         return None
 
     def sample(count: int) -> Batch:
-        targets = data.sample_targets(count, state.random)
+        targets = data.sample_targets(count, state.step_random)
         if targets is None:
             raise ConfigError(f"{data.kind} training data has no labels to sample target labels from")
         return targets
@@ -138,6 +115,7 @@ def train_step(
     precision: Precision,
     device: torch.device,
     data: TrainingData | None = None,
+    dist: Distributed = SINGLE,
 ) -> dict[str, torch.Tensor]:
     """One training step of any family on one batch; returns the detached loss terms.
 
@@ -148,6 +126,7 @@ def train_step(
         precision: the resolved precision.
         device: the model's device.
         data: the training data (families that sample target labels draw from it).
+        dist: the processes training together (their gradients are averaged before each optimiser step).
 
     Returns:
         Loss terms by name, detached scalars.
@@ -156,7 +135,7 @@ def train_step(
     context = StepContext(
         device=device,
         autocast=lambda: precision.autocast(device),
-        random=state.random,
+        random=state.step_random,
         step=state.step,
         total_steps=config.total_steps,
         sample_targets=_target_sampler(data, state),
@@ -173,7 +152,8 @@ def train_step(
             for parameter in parameters:
                 parameter.requires_grad_(name == phase.optimizer)
         output = model.run_phase(phase, batch, carry, context)
-        optimizer_step(output.loss, state.optimizers[phase.optimizer], state.scalers[phase.optimizer])
+        reduce = dist.average_gradients if dist.enabled else None
+        optimizer_step(output.loss, state.optimizers[phase.optimizer], state.scalers[phase.optimizer], reduce)
         state.phase_losses.append(output.loss.detach())
         carry.update(output.carry)
         terms.update(output.terms)
@@ -198,9 +178,10 @@ class _Run:
     precision: Precision
     dataset: TrainingData
     state: TrainingState
-    metrics: MetricsWriter
+    metrics: MetricsWriter | None
     size: int
     samples: Batch | None = None
+    dist: Distributed = SINGLE
 
 
 def train(
@@ -238,9 +219,14 @@ def train(
         TrainingInterrupted: after a signal or stop request, once the checkpoint is written.
     """
     with contextlib.ExitStack() as held:
-        run_dir, checkpoint, config, data = _resolve_run(config, data, runs_dir, resume, held)
+        run_dir, checkpoint, config, data = _resolve_run(
+            config, data, runs_dir, resume, held, env_rank() == 0
+        )
         family = get_family(config.family)
-        device = resolve_device(config.device)
+        dist, device = setup_distributed(resolve_device(config.device))
+        held.callback(teardown_distributed, dist)
+        if dist.enabled:
+            run_dir, checkpoint = agree_on_run(dist, run_dir, checkpoint, config)
         precision = resolve_precision(config.precision, device)
         # Stored resolved, so resuming from another working folder finds the same data.
         data = _resolved(data)
@@ -253,14 +239,17 @@ def train(
         check_model_size(family, model_config, "model")  # the data's labels can widen a conditional model
         created = run_dir is None
         if run_dir is None:
-            run_dir = create_run_dir(runs_dir, name or f"{config.family}-{config.model_preset}")
-            held.enter_context(run_lock(run_dir))
+            if dist.is_main:
+                run_dir = create_run_dir(runs_dir, name or f"{config.family}-{config.model_preset}")
+                held.enter_context(run_lock(run_dir))
+            run_dir = dist.broadcast_object(run_dir)
+        assert run_dir is not None
         try:
-            setup = _Setup(run_dir, config, data, device, precision, dataset, model_config, size)
+            setup = _Setup(run_dir, config, data, device, precision, dataset, model_config, size, dist)
             _train_run(setup, checkpoint, quiet, should_stop, handle_signals, tensorboard)
         except BaseException:
             # A start that never wrote a checkpoint leaves nothing to resume: no empty folder for --resume.
-            if created and not list_checkpoints(run_dir):
+            if created and dist.is_main and not list_checkpoints(run_dir):
                 remove_tree(run_dir)
             raise
     return run_dir
@@ -278,6 +267,7 @@ class _Setup:
     dataset: TrainingData
     model_config: Any
     size: int
+    dist: Distributed = SINGLE
 
 
 def _train_run(
@@ -289,34 +279,48 @@ def _train_run(
     tensorboard: bool,
 ) -> None:
     run_dir, config, dataset, device = setup.run_dir, setup.config, setup.dataset, setup.device
-    # On resume too: a config changed with --set is what the run continues with, so record it.
-    write_run_files(run_dir, to_dict(config), None if isinstance(setup.data, tuple) else Path(setup.data))
-    log_handler = attach_log_file(run_dir)
+    dist = setup.dist
+    log_handler: logging.Handler | None = None
+    if dist.is_main:  # only rank 0 writes the run folder
+        # On resume too: a config changed with --set is what the run continues with, so record it.
+        write_run_files(run_dir, to_dict(config), None if isinstance(setup.data, tuple) else Path(setup.data))
+        log_handler = attach_log_file(run_dir)
     metrics: MetricsWriter | None = None
     try:
         state = build_state(config, device, setup.precision, setup.model_config)
         state.extra = {"data": dataset.describe(), "run": run_dir.name}
+        if dist.enabled:
+            state.family_random = family_generator(config.seed, dist.rank)
+            state.extra["distributed"] = batch_layout(config, dist)
+            if dist.rank:  # weights come from the shared seed; dropout and the like draw per rank
+                seed_everything(rank_seed(config.seed, dist.rank, 0))
         if checkpoint is not None:
 
             def restore(path: Path, saved: dict) -> None:
                 load_state_dict(state, saved, device)
+                if dist.enabled:
+                    load_rank_state(state, saved, dist.rank, config.seed, device)
                 dataset.load_state_dict(saved["data_position"])
 
             # A checkpoint that reads but does not fit falls back to the one before, as an unreadable one does.
             use_latest_checkpoint(run_dir, restore, preloaded=checkpoint)
-        metrics = MetricsWriter(run_dir, tensorboard, resume_step=state.step if checkpoint else None)
+        dist.broadcast_parameters(state.model)
+        if dist.is_main:
+            metrics = MetricsWriter(run_dir, tensorboard, resume_step=state.step if checkpoint else None)
         if config.compile:
             for module in state.model.children():
                 module.compile()
         run = _Run(run_dir, config, setup.data, device, setup.precision, dataset, state, metrics, setup.size)
+        run.dist = dist
         _log_start(run, resumed=checkpoint is not None)
-        with _stop_on_signals(handle_signals) as stop:
+        with stop_on_signals(handle_signals) as stop:
             _loop(run, stop, should_stop, quiet)
         logger.info("finished %d steps; run folder %s", config.total_steps, run_dir)
     finally:
         if metrics is not None:
             metrics.close()
-        detach_log_file(log_handler)
+        if log_handler is not None:
+            detach_log_file(log_handler)
 
 
 def _resolved(data: DataSource) -> DataSource:
@@ -331,10 +335,12 @@ def _resolve_run(
     runs_dir: str | Path,
     resume: bool | str | Path,
     held: contextlib.ExitStack,
+    main: bool = True,
 ) -> tuple[Path | None, tuple[Path, dict] | None, TrainConfig, DataSource]:
     """(existing run folder or None, its newest checkpoint or None, config, data) for a new or resumed run.
 
-    A resumed run is locked (``held`` releases it) before anything of it is read or cleaned.
+    A resumed run is locked (``held`` releases it) before anything of it is read or cleaned; only the main
+    process (rank 0) locks and cleans, the others only read.
     """
     if not resume:
         if config is None or data is None:
@@ -343,8 +349,9 @@ def _resolve_run(
     run_dir = latest_run(runs_dir) if resume is True else Path(resume)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: run folder to resume does not exist")
-    held.enter_context(run_lock(run_dir))
-    clean_temporary_files(run_dir)
+    if main:
+        held.enter_context(run_lock(run_dir))
+        clean_temporary_files(run_dir)
     path, checkpoint = load_latest_checkpoint(run_dir)
     checkpoint = upgrade_checkpoint(checkpoint)
     config = config or config_from_dict(checkpoint["config"])
@@ -367,6 +374,12 @@ def _log_start(run: _Run, resumed: bool) -> None:
         "%s %s (%s): %s images, %d steps on %s, precision %s",
         verb, run.run_dir.name, run.config.family, counts, run.config.total_steps, run.device, run.precision.name,
     )  # fmt: skip
+    if run.dist.enabled:
+        layout = batch_layout(run.config, run.dist)
+        logger.info(
+            "distributed: %d processes (%s); batch per stage global %s = per process %s",
+            layout["world_size"], layout["backend"], layout["global_batch_sizes"], layout["per_process_batch_sizes"],
+        )  # fmt: skip
     for skipped in run.dataset.skipped:
         logger.warning("skipped unreadable image: %s", skipped.reason)
     if run.dataset.skipped:
@@ -383,12 +396,23 @@ class _Interval:
     steps: int = 0
     images: int = 0
     start: float = 0.0
+    #: seconds the loop waited for batches (loading and the copy to the device).
+    data_wait: float = 0.0
 
 
-def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | None, quiet: bool) -> None:
+def _loop(run: _Run, stop: StopRequest, should_stop: Callable[[int], bool] | None, quiet: bool) -> None:
     config, state = run.config, run.state
     total = config.total_steps
-    progress = tqdm(total=total, initial=state.step, desc=run.run_dir.name, disable=quiet, dynamic_ncols=True)
+    dist = run.dist
+    progress = tqdm(
+        total=total,
+        initial=state.step,
+        desc=run.run_dir.name,
+        disable=quiet or not dist.is_main,
+        dynamic_ncols=True,
+    )
+    # Pinned host memory lets the copy to a GPU run while the loop goes on.
+    pin = run.device.type == "cuda"
     interval = _Interval({}, start=time.perf_counter())
     watch = FiniteWatch(state.step + 1)
     with progress:
@@ -396,9 +420,14 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
             stage_index, stage = config.stage_at(state.step)
             if stage.size != run.size:
                 _enter_stage(run, stage_index)
-            batch = run.dataset.next_batch(stage.batch_size, state.random, config.flip_probability)
-            batch = {name: value.to(run.device) for name, value in batch.items()}
-            terms = train_step(state, batch, config, run.precision, run.device, run.dataset)
+            waiting = time.perf_counter()
+            batch = next_shard(run.dataset, stage.batch_size, state.random, config.flip_probability, dist)
+            batch = {
+                name: (value.pin_memory() if pin else value).to(run.device, non_blocking=pin)
+                for name, value in batch.items()
+            }
+            interval.data_wait += time.perf_counter() - waiting
+            terms = train_step(state, batch, config, run.precision, run.device, run.dataset, dist)
             watch.record([*state.phase_losses, *terms.values()])
             for key, value in terms.items():
                 interval.sums[key] = interval.sums.get(key, 0.0) + value
@@ -418,13 +447,15 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
                 }
                 progress.set_postfix(shown, refresh=False)
                 interval = _Interval({}, start=time.perf_counter())
-            if step % config.sample_every == 0 or step == total:
+            if dist.is_main and (step % config.sample_every == 0 or step == total):
                 _write_samples(run, step)
             if saved:
                 _checkpoint(run, stop, watch, interval)
             reason = stop.reason or (
                 "stop request" if should_stop is not None and should_stop(step) else None
             )
+            if dist.enabled and dist.any(reason is not None):  # every process stops at the same step
+                reason = reason or "a stop on another process"
             if reason is not None and step < total:
                 if interval.steps:  # the steps since the last row would otherwise never be logged
                     _write_metrics(run, interval, stage.size)
@@ -437,19 +468,36 @@ def _loop(run: _Run, stop: _StopRequest, should_stop: Callable[[int], bool] | No
 def _write_metrics(run: _Run, interval: _Interval, size: int) -> dict[str, float]:
     elapsed = max(time.perf_counter() - interval.start, 1e-9)
     values = {key: float(value) / interval.counts[key] for key, value in interval.sums.items()}
+    images, wait = float(interval.images), interval.data_wait
+    dist = run.dist
+    if dist.enabled:  # losses of the global batch: the mean of the processes' means
+        keys = sorted(values)
+        sums = dist.reduce_floats([values[key] for key in keys] + [images, wait])
+        values.update({key: total / dist.world_size for key, total in zip(keys, sums, strict=False)})
+        images, slowest = sums[-2], dist.reduce_floats([wait], "max")[0]
+        wait = sums[-1] / dist.world_size
     values.update(
         lr=next(iter(run.state.optimizers.values())).param_groups[0]["lr"],
-        images_per_second=interval.images / elapsed,
+        images_per_second=images / elapsed,
         steps_per_second=interval.steps / elapsed,
         size=float(size),
+        data_wait_ms=1000 * wait / max(interval.steps, 1),
     )
-    run.metrics.write(run.state.step, values)
+    if dist.enabled:
+        values["data_wait_max_ms"] = 1000 * slowest / max(interval.steps, 1)
+    if run.metrics is not None:
+        run.metrics.write(run.state.step, values)
     return values
 
 
 def _enter_stage(run: _Run, stage_index: int) -> None:
     stage = run.config.stages[stage_index]
     logger.info("stage %d: %d² images, batch size %d", stage_index + 1, stage.size, stage.batch_size)
+    if run.dist.enabled:
+        per_process = run.dist.local_batch(stage.batch_size)
+        logger.info(
+            "  global batch %d = %d per process × %d", stage.batch_size, per_process, run.dist.world_size
+        )
     run.dataset.set_size(stage.size)
     run.size, run.samples = stage.size, None
 
@@ -457,6 +505,7 @@ def _enter_stage(run: _Run, stage_index: int) -> None:
 def _write_samples(run: _Run, step: int) -> None:
     if run.samples is None:
         run.samples = run.dataset.samples(run.config.sample_count)
+    assert run.metrics is not None
     model = run.state.model
     was_training = model.training
     model.eval()
@@ -472,12 +521,14 @@ def _write_samples(run: _Run, step: int) -> None:
 def _check_finite(run: _Run, watch: FiniteWatch, interval: _Interval) -> None:
     """Raise :class:`TrainingDiverged` if a step since the last check had a non-finite loss."""
     step = watch.first_bad_step()
+    if run.dist.enabled and run.dist.any(step is not None):
+        step = int(run.dist.reduce_floats([float(step if step is not None else math.inf)], "min")[0])
     if step is not None:
         terms = [key for key, value in interval.sums.items() if not math.isfinite(float(value))]
         raise diverged(run.run_dir, step, terms, run.config, run.state.model_config, run.precision.name)
 
 
-def _checkpoint(run: _Run, stop: _StopRequest, watch: FiniteWatch, interval: _Interval) -> Path:
+def _checkpoint(run: _Run, stop: StopRequest, watch: FiniteWatch, interval: _Interval) -> Path:
     """Write the checkpoint of the current step: never of non-finite weights, never cut short by Ctrl-C."""
     _check_finite(run, watch, interval)
     broken = [
@@ -490,7 +541,10 @@ def _checkpoint(run: _Run, stop: _StopRequest, watch: FiniteWatch, interval: _In
         raise diverged(
             run.run_dir, state.step, [f"weights {broken[0]}"], config, state.model_config, run.precision.name
         )
-    payload = state_dict(run.state, run.config, run.dataset.state_dict())
+    ranks = run.dist.gather_to_main(rank_state(run.state)) if run.dist.enabled else None
+    if not run.dist.is_main:
+        return checkpoint_path(run.run_dir, run.state.step)
+    payload = state_dict(run.state, run.config, run.dataset.state_dict(), ranks)
     with stop.finishing_writes():
         path = save_checkpoint(run.run_dir, run.state.step, payload, run.config.keep_checkpoints)
     logger.info("checkpoint %s", path)
