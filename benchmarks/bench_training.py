@@ -80,7 +80,7 @@ def measure_size(args: argparse.Namespace, size: int) -> tuple[float, float, str
     config = train_config(args.preset, overrides=overrides)
     device = torch.device("cpu")
     precision = resolve_precision(config.precision, device)
-    state = build_state(config, device, precision, {"A": 10, "B": 10})
+    state = build_state(config, device, precision, config.model_config())
     if config.compile:
         for module in (*state.model.generators().values(), *state.model.discriminators()):
             module.compile()
@@ -96,7 +96,7 @@ def measure_size(args: argparse.Namespace, size: int) -> tuple[float, float, str
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     seconds = time_interleaved(
         {
-            "trainer": lambda: train_step(state, real_a, real_b, config, precision, device),
+            "trainer": lambda: train_step(state, {"A": real_a, "B": real_b}, config, precision, device),
             "plain": lambda: plain_step(model, optimizers, real_a, real_b),
         },
         args.warmup,
