@@ -300,14 +300,15 @@ def main() -> None:
     """Run the chosen parts and print one JSON line per measurement."""
     import torch
 
-    torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("flicker", "lag", "speed", "memory", "all"), default="all")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (2 on a quiet 2-core machine)")
     parser.add_argument("--frames", type=int, default=72, help="frames of the flicker clip (320×240)")
     parser.add_argument("--speed-frames", type=int, default=24)
     parser.add_argument("--lengths", default="5,20", help="seconds of the 1080p memory clips")
     parser.add_argument("--memory-child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.memory_child is not None:
         _memory_child(args.memory_child)
         return
