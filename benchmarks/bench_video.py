@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 REQUEST = {"direction": "older", "target_age": None, "attributes": None, "strength": None}
+#: the model of the flicker part: ``fast`` (random weights) unless ``--model`` names a folder (``--target-age``)
+MODEL = {"path": "fast"}
 #: the astronaut's face region, in astronaut pixels, where flicker is measured
 FACE_REGION = (180, 60, 290, 190)
 
@@ -138,15 +140,15 @@ def flicker(undone: np.ndarray) -> float:
 
 
 def build_translator(preset: str):
-    """``identity`` or a CycleGAN of ``preset`` with seeded random weights."""
+    """``identity``, a model folder, or a CycleGAN of ``preset`` with seeded random weights."""
     import torch
 
     import ageshift
     from ageshift.config import to_dict
     from ageshift.models.translator import TwoDomainTranslator
 
-    if preset == "identity":
-        return ageshift.load("identity")
+    if preset == "identity" or Path(preset).is_dir():
+        return ageshift.load(preset)
     torch.manual_seed(0)
     model = ageshift.create_model("cyclegan", preset=preset)
     return TwoDomainTranslator(model.generators(), "cyclegan", to_dict(model.config), model.config.image_size)
@@ -160,7 +162,7 @@ def run_flicker(
     from ageshift.faces import create_detector
     from ageshift.video.pipeline import age_video
 
-    translator = build_translator("fast")
+    translator = build_translator(MODEL["path"])
     detector = create_detector("mtcnn")
     estimator = create_age_estimator("packaged")
     truth = true_landmarks(detector)
@@ -303,12 +305,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("flicker", "lag", "speed", "memory", "all"), default="all")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (2 on a quiet 2-core machine)")
+    parser.add_argument("--model", help="flicker part: a trained model folder instead of the random CycleGAN")
+    parser.add_argument("--target-age", type=float, help="with a conditional --model: the age to ask for")
     parser.add_argument("--frames", type=int, default=72, help="frames of the flicker clip (320×240)")
     parser.add_argument("--speed-frames", type=int, default=24)
     parser.add_argument("--lengths", default="5,20", help="seconds of the 1080p memory clips")
     parser.add_argument("--memory-child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.model:
+        MODEL["path"] = args.model
+        if args.target_age is not None:
+            REQUEST.update(direction=None, target_age=args.target_age)
     if args.memory_child is not None:
         _memory_child(args.memory_child)
         return

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import ageshift
-from ageshift.errors import ModelLoadError
+from ageshift.errors import AgeshiftError, ModelLoadError
 from ageshift.registry import get_family
 
 pytest.importorskip("onnxruntime")
@@ -296,3 +296,22 @@ def test_packaged_srresnet_x4_exports_with_parity(tmp_path, one_torch_thread):
         expected = resolver.inference_network()(torch.from_numpy(images)).clamp(-1, 1).numpy()
     got = load_onnx(tmp_path / "sr", threads=1).translate_batch(images)
     assert np.abs(expected - got).max() <= TOLERANCE
+
+
+def test_web_page_runs_the_onnx_backend_like_pytorch(tmp_path, one_torch_thread):
+    """``serve --backend onnxruntime``: the page's pipeline on the ONNX graphs gives PyTorch's result."""
+    data = pytest.importorskip("skimage.data")
+    from ageshift.onnx.backends import load_with_backend
+    from ageshift.web import process
+
+    translator, folder = _build(tmp_path, *CASES[0][1:])
+    export_onnx(translator, folder)
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    box = {"mode": "whole"}  # no detector needed: the whole picture through the model
+    on_torch = process(str(photo), "older", translator=translator, **box)
+    on_onnx = process(str(photo), "older", translator=load_with_backend(str(folder), "onnxruntime"), **box)
+    difference = np.abs(np.asarray(on_torch.after, np.int16) - np.asarray(on_onnx.after, np.int16))
+    assert on_onnx.after.size == on_torch.after.size and difference.max() <= 1
+    with pytest.raises(AgeshiftError, match="identity"):
+        load_with_backend("identity", "onnxruntime")

@@ -8,47 +8,19 @@ from typing import Any
 import typer
 
 from ..errors import AgeshiftError
+from ..onnx.backends import BACKENDS, load_with_backend  # noqa: F401  (re-exported for the commands)
 from ._app import app
 from ._console import say
 
-#: ``--backend`` values: PyTorch, or the model folder's ONNX graphs on onnxruntime (no PyTorch needed).
-BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
-
 
 def backend_option() -> Any:
-    """The ``--backend`` option shared by ``translate`` and ``age``."""
+    """The ``--backend`` option shared by ``translate``, ``age`` and ``serve``."""
     return typer.Option(
         "torch",
         "--backend",
         help="torch; onnxruntime: the model folder's ONNX graphs on the CPU, without PyTorch (docs/onnx.md); "
         "onnxruntime-int8: its int8 graphs (export-onnx --int8).",
     )
-
-
-def load_with_backend(model: str, backend: str, device: str = "auto") -> Any:
-    """Load ``model`` for ``backend``: a :class:`~ageshift.models.translator.Translator` or an ``OnnxTranslator``.
-
-    Raises:
-        AgeshiftError: an unknown backend, or ``--device`` other than the CPU with onnxruntime.
-    """
-    if backend not in BACKENDS:
-        raise AgeshiftError(f"--backend {backend!r} is not known; choose one of {', '.join(BACKENDS)}")
-    if backend.startswith("onnxruntime"):
-        if device not in ("auto", "cpu"):
-            raise AgeshiftError(
-                f"--backend {backend} runs on the CPU; --device {device} is not available there"
-            )
-        if model == "identity":
-            raise AgeshiftError(
-                "the built-in identity model runs with --backend torch only (it has no ONNX graph)"
-            )
-        from ..onnx.runtime import load_onnx
-
-        return load_onnx(model, int8=backend.endswith("int8"))
-    from ..device import resolve_device
-    from ..models.translator import load
-
-    return load(model, device=resolve_device(device))
 
 
 def write_onnx(translator: Any, folder: Path, int8: bool = False) -> None:

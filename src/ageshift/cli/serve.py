@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ._app import app
+from .onnx import backend_option
 
 
 @app.command()
@@ -17,6 +18,7 @@ def serve(
     max_upload_mb: float = typer.Option(20.0, help="Refuse uploads larger than this many megabytes."),
     detector: str = typer.Option("mtcnn", help="Face detector used by the face pipeline."),
     max_queue: int = typer.Option(16, help="Requests allowed to wait; more are turned away."),
+    backend: str = backend_option(),
 ) -> None:
     """Serve a local web page: upload a photo, choose the change the model offers, download the result."""
     from ..web import ServeSettings
@@ -35,4 +37,5 @@ def serve(
         model,
         settings,
         announce=lambda url: typer.echo(f"ageshift: serving {model} on {url} (Ctrl-C to stop)", err=True),
+        backend=backend,
     )

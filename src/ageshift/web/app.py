@@ -311,7 +311,10 @@ def launch(blocks: Any, settings: ServeSettings, block: bool = True) -> str:
 
 
 def serve(
-    model: str, settings: ServeSettings | None = None, announce: Callable[[str], None] | None = None
+    model: str,
+    settings: ServeSettings | None = None,
+    announce: Callable[[str], None] | None = None,
+    backend: str = "torch",
 ) -> None:
     """Load ``model`` and serve the page until interrupted (what ``ageshift serve`` runs).
 
@@ -319,12 +322,13 @@ def serve(
         model: an exported model folder or ``"identity"``.
         settings: how to serve; defaults to ``ServeSettings()`` (127.0.0.1, 20 MB uploads).
         announce: called with the page's URL once it is up (the CLI prints it).
+        backend: ``torch``, or ``onnxruntime`` / ``onnxruntime-int8`` for the folder's ONNX graphs (docs/onnx.md).
     """
-    from .. import load
+    from ..onnx.backends import load_with_backend
 
     settings = settings or ServeSettings()
     import_gradio()  # fail on a missing extra before the slower model load
-    translator = load(model)
+    translator = load_with_backend(model, backend)
     blocks = build_app(translator, settings, model_name=str(model))
     url = launch(blocks, settings, block=False)
     if announce is not None:
