@@ -313,3 +313,23 @@ def test_identities_survive_one_face_passing_in_front_of_the_other(tmp_path, eve
     behind, front = result.tracks
     assert behind.frames[0] == 0 and behind.frames[-1] == 39 and front.frames == list(range(40))
     assert behind.boxes[-1][0] > 250 and front.boxes[-1][0] < 100  # each id ends where its face went
+
+
+def test_web_page_video_section_ages_a_short_clip_and_refuses_long_ones(tmp_path, one_torch_thread):
+    """The page's video section: the same pipeline as ``age clip.mp4``, under the page's limits."""
+    from ageshift.models.translator import load
+    from ageshift.web.video import process_video
+
+    clip = _write_clip(tmp_path / "clip.mp4", _astronaut_frames(), tone=True)
+    before = clip.read_bytes()
+    request = {"direction": "older", "target_age": None, "attributes": {}, "strength": None}
+    identity = load("identity")
+    result = process_video(clip, translator=identity, request=request, out_folder=tmp_path / "out")
+    assert result.video is not None and "sound kept" in result.message, result.message
+    assert len(_decoded(Path(result.video))) == FRAMES and clip.read_bytes() == before
+    too_long = process_video(clip, translator=identity, request=request, max_seconds=0.1, out_folder=tmp_path)
+    assert too_long.video is None and "limit" in too_long.message
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"x")
+    assert process_video(photo, translator=identity, request=request).video is None
+    assert process_video(None, translator=identity, request=request).message.startswith("Please upload")

@@ -158,8 +158,51 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
             concurrency_limit=settings.concurrency,
             api_name="transform",
         )
+        _video_section(gr, translator, detector, names, controls, settings)
     blocks.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency)
     return blocks
+
+
+def _video_section(
+    gr: Any,
+    translator: Any,
+    detector: Any,
+    names: Sequence[str],
+    controls: Sequence[Any],
+    settings: ServeSettings,
+) -> None:
+    """A closed "Video" section: a short upload through the tracked, stabilised video pipeline, using the
+    photo section's condition controls (the same change for every frame)."""
+    from ..video.formats import VIDEO_SUFFIXES
+    from .video import MAX_VIDEO_SECONDS
+
+    with gr.Accordion(f"Video (up to {MAX_VIDEO_SECONDS:g} s at 720p)", open=False):
+        video_upload = gr.File(
+            label="Video",
+            file_count="single",
+            file_types=list(VIDEO_SUFFIXES),
+            type="filepath",
+            elem_id="video",
+        )
+        video_button = gr.Button("Transform video", elem_id="run-video")
+        video_message = gr.Markdown(elem_id="video-message")
+        video_after = gr.Video(label="After", elem_id="video-after", interactive=False)
+    video_button.click(
+        functools.partial(_on_video, names=tuple(names), translator=translator, detector=detector),
+        inputs=[video_upload, *controls],
+        outputs=[video_after, video_message],
+        concurrency_limit=settings.concurrency,
+        api_name="transform_video",
+    )
+
+
+def _on_video(upload: str | None, *values: Any, names: Sequence[str], translator: Any, detector: Any) -> Any:
+    """The video button's handler: ``values`` are the condition controls' values."""
+    from .video import process_video
+
+    return process_video(
+        upload, translator=translator, detector=detector, request=condition_request(names, list(values))
+    )
 
 
 def condition_controls(gr: Any, options: Sequence[dict[str, Any]]) -> tuple[list[str], list[Any]]:
