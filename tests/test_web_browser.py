@@ -287,6 +287,24 @@ def test_conditional_model_page_sets_the_age_slider_and_hair(browser, conditiona
         page.close()
 
 
+def test_video_section_ages_a_short_clip_in_the_page(blank_page, tmp_path):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    clip = tmp_path / "clip.mp4"
+    frame = np.asarray(Image.fromarray(skimage_data.astronaut()).resize((128, 128)))
+    writer = imageio_ffmpeg.write_frames(str(clip), (128, 128), fps=12, macro_block_size=1)
+    writer.send(None)
+    for _ in range(12):
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+    page = blank_page
+    page.get_by_text("Video (up to").click()
+    page.locator("#video input[type=file]").set_input_files(str(clip))
+    page.locator("#run-video").click()
+    page.locator("#video-message").get_by_text("Done:").wait_for(timeout=60_000)
+    assert "12 frames of 128x128" in page.locator("#video-message").inner_text()
+    assert page.locator("#video-after video").count() == 1
+
+
 def test_no_request_leaves_the_machine(page, page_requests, outbound_connections, server):
     # Runs last: the earlier tests loaded the page several times and ran the model.
     page.reload(wait_until="networkidle")
@@ -304,21 +322,3 @@ def test_temporary_files_are_deleted_when_the_server_stops(running_app, cached_f
     while any(path.exists() for path in cached_files) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [path for path in cached_files if path.exists()]
-
-
-def test_video_section_ages_a_short_clip_in_the_page(blank_page, tmp_path):
-    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
-    clip = tmp_path / "clip.mp4"
-    frame = np.asarray(Image.fromarray(skimage_data.astronaut()).resize((128, 128)))
-    writer = imageio_ffmpeg.write_frames(str(clip), (128, 128), fps=12, macro_block_size=1)
-    writer.send(None)
-    for _ in range(12):
-        writer.send(np.ascontiguousarray(frame))
-    writer.close()
-    page = blank_page
-    page.get_by_text("Video (up to").click()
-    page.locator("#video input[type=file]").set_input_files(str(clip))
-    page.locator("#run-video").click()
-    page.locator("#video-message").get_by_text("Done:").wait_for(timeout=60_000)
-    assert "12 frames of 128x128" in page.locator("#video-message").inner_text()
-    assert page.locator("#video-after video").count() == 1
