@@ -86,13 +86,7 @@ def check_folder_writable(path: str | Path, option: str = "--out") -> Path:
         raise OutputError(
             f"{path}: {option} must be a folder, but it is an existing file; choose another {option}"
         )
-    existing = nearest_existing(path)
-    if not existing.is_dir():
-        raise OutputError(f"{path}: cannot create {option} there: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(
-            f"{path}: cannot write {option}: {existing} is not writable; choose another {option}"
-        )
+    _check_writable_ancestor(path, nearest_existing(path), option, f"cannot create {option} there")
     return path
 
 
@@ -112,14 +106,19 @@ def check_file_writable(path: str | Path, option: str = "--out") -> Path:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: {option} must be a file name, but it is a folder; give a file inside it")
-    existing = nearest_existing(path.parent)
+    _check_writable_ancestor(path, nearest_existing(path.parent), option, f"cannot write {option}")
+    return path
+
+
+def _check_writable_ancestor(path: Path, existing: Path, option: str, problem: str) -> None:
+    """Refuse ``path`` when ``existing``, the closest existing folder it would be written in, is a file or
+    cannot be written; ``problem`` starts the message for the file case."""
     if not existing.is_dir():
-        raise OutputError(f"{path}: cannot write {option}: {existing} is a file, not a folder")
+        raise OutputError(f"{path}: {problem}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(
             f"{path}: cannot write {option}: {existing} is not writable; choose another {option}"
         )
-    return path
 
 
 def is_within(path: str | Path, folder: str | Path) -> bool:

@@ -196,6 +196,26 @@ class ConditionSpec:
         )
 
 
+def upscaling_condition(
+    direction: str | None = None,
+    target_age: float | None = None,
+    attributes: Mapping[str, str] | None = None,
+    strength: float | None = 1.0,
+) -> Condition:
+    """The only request a super-resolution model takes (PyTorch and ONNX alike): none, at full strength.
+
+    Raises:
+        ConditionError: a direction, target age or attributes, or a strength other than 1.
+    """
+    if direction is not None or target_age is not None or attributes:
+        raise ConditionError("a super-resolution model takes no direction, target age or attributes")
+    if strength is not None and float(strength) != 1.0:
+        raise ConditionError(
+            f"a super-resolution model takes no strength (got {strength}); it always upscales"
+        )
+    return Condition(strength=1.0)
+
+
 def _number(value: Any, name: str) -> float:
     """``value`` as a float, or a :class:`ConditionError` naming it (Python callers may pass any object)."""
     try:

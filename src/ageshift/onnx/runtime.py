@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..assets import require_module
 from ..errors import AgeshiftError, ModelLoadError
-from ..models.conditions import Condition, ConditionError, ConditionSpec
+from ..models.conditions import Condition, ConditionError, ConditionSpec, upscaling_condition
 
 #: Values of ``--backend``.
 BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
@@ -146,13 +146,7 @@ class OnnxTranslator:
                 "use generate(count)"
             )
         if self.kind == "superres":
-            if direction is not None or target_age is not None or attributes:
-                raise ConditionError("a super-resolution model takes no direction, target age or attributes")
-            if strength is not None and float(strength) != 1.0:
-                raise ConditionError(
-                    f"a super-resolution model takes no strength (got {strength}); it always upscales"
-                )
-            return Condition(strength=1.0)
+            return upscaling_condition(direction, target_age, attributes, strength)
         return self.conditions.resolve(direction, target_age, attributes, strength)
 
     def run(self, images: np.ndarray, condition: Condition) -> np.ndarray:

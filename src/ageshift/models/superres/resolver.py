@@ -14,7 +14,7 @@ from torch import nn
 
 from ...config import to_dict
 from ...errors import AgeshiftError
-from ..conditions import Condition, ConditionError, ConditionSpec
+from ..conditions import Condition, ConditionSpec, upscaling_condition
 from ..translator import Translator, _weights_state
 from .config import SuperResConfig
 from .inference import (
@@ -96,13 +96,7 @@ class SuperResolver(Translator):
         strength: float | None = 1.0,
     ) -> Condition:
         """Super-resolution takes no condition: a direction, age, attribute or strength below 1 raises ``ConditionError``."""
-        if direction is not None or target_age is not None or attributes:
-            raise ConditionError("a super-resolution model takes no direction, target age or attributes")
-        if strength is not None and float(strength) != 1.0:
-            raise ConditionError(
-                f"a super-resolution model takes no strength (got {strength}); it always upscales"
-            )
-        return Condition(strength=1.0)
+        return upscaling_condition(direction, target_age, attributes, strength)
 
     def run(self, images: torch.Tensor, condition: Condition) -> torch.Tensor:
         network = self.inference_network()
