@@ -407,3 +407,28 @@ def test_align_for_generator_frames_a_photo_like_the_dcgan() -> None:
         and np.abs(placed - DCGAN64_TEMPLATE * 64).max() < 3
     )
     assert np.allclose(apply_affine(aligned.inverse, placed), face.landmarks)
+
+
+def test_builtin_age_direction_is_fitted_once_then_read_from_the_cache(
+    tiny_generator, tmp_path, monkeypatch
+) -> None:
+    from ageshift.latent import sources
+
+    monkeypatch.setenv("AGESHIFT_CACHE", str(tmp_path / "cache"))
+    fits = []
+
+    def fake_fit(generator, samples=2000, seed=0, progress=True):
+        fits.append(samples)
+        latents = generator.sample_latents(300, torch.Generator().manual_seed(seed))
+        return fit_direction(latents, (latents[:, 0] * 5 + 30).numpy(), generator_name=generator.name)
+
+    monkeypatch.setattr(sources, "fit_age_direction", fake_fit)
+    first = sources.resolve_direction("age", tiny_generator, progress=False)
+    second = sources.resolve_direction("age", tiny_generator, progress=False)
+    assert fits == [2000] and torch.allclose(first.vector, second.vector)
+    assert len(list((tmp_path / "cache" / "directions").iterdir())) == 1
+    # A direction folder of another latent size is refused in one line.
+    other = tmp_path / "age"
+    fit_direction(torch.randn(50, 7), np.arange(50.0)).save(other)
+    with pytest.raises(ConfigError, match="size 7"):
+        sources.resolve_direction(other, tiny_generator)

@@ -35,6 +35,20 @@ def tiny_upscaler(shared: dict) -> Path:
     return folder
 
 
+def tiny_stylegan(shared: dict) -> Path:
+    """A real exported 8² StyleGAN with 8 channels (``stylize`` in well under a second), written once."""
+    folder = Path(shared["root"]) / "tiny-stylegan"
+    if not (folder / "config.json").is_file():
+        import torch
+
+        from ageshift.models.stylegan import StyleGAN, StyleGANConfig, StyleGANFamily
+
+        torch.manual_seed(0)
+        config = StyleGANConfig(image_size=8, latent_dim=8, w_dim=8, channel_base=64, channel_max=8)
+        StyleGANFamily.export(StyleGAN(config), 8, {}, {"family": "stylegan"}).save_pretrained(folder)
+    return folder
+
+
 def face_photo() -> Image.Image:
     """A real public-domain face photo (scikit-image's astronaut), small enough to be quick."""
     from skimage import data
@@ -180,6 +194,27 @@ IMAGE_COMMANDS = [
         lambda src, out: out if out.suffix else _stem_png(src, out),
         output_is_folder=False,
         special={"1x1": "error"},  # too small to upscale: refused, naming the file
+    ),
+    Command(
+        "stylize",
+        lambda src, out, shared: [
+            "stylize",
+            src,
+            "--base",
+            tiny_stylegan(shared),
+            "--style",
+            tiny_stylegan(shared),
+            "--swap-at",
+            "4",
+            "--steps",
+            "2",
+            "--out",
+            out,
+        ],
+        lambda src, out: out,
+        output_is_folder=False,
+        noface="ok",  # no face: the centred square is stylized (pets, anything)
+        folder_input=False,
     ),
     Command(
         "estimate-age",

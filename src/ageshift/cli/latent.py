@@ -19,6 +19,16 @@ latent_app = typer.Typer(
 app.add_typer(latent_app, name="latent")
 
 
+GENERATOR_HELP = "'dcgan' (the packaged 64x64 face DCGAN) or the folder of an exported stylegan model."
+SPACE_HELP = "Latent space of a stylegan generator: w (one vector) or w+ (one per layer)."
+
+
+def _generator(spec: str, space: str):  # -> LatentGenerator (imported lazily: no torch at CLI start)
+    from ..latent.sources import load_generator
+
+    return load_generator(spec, space)
+
+
 def _limit_threads() -> None:
     import torch
 
@@ -54,18 +64,20 @@ def fit_direction_command(
         True, "--identity/--no-identity", help="Also measure dlib identity distance (slow: ~0.1 s a face)."
     ),
     seed: int = typer.Option(0, help="Seed of the labelled samples."),
+    generator_spec: str = typer.Option("dcgan", "--generator", help=GENERATOR_HELP),
+    space: str = typer.Option("w", "--space", help=SPACE_HELP),
 ) -> None:
     """Label generated faces with the age estimator, fit an age direction, measure it and save it."""
     import numpy as np
 
-    from ..latent import fit_direction, label_latents, load_packaged_dcgan, measure_direction
+    from ..latent import fit_direction, label_latents, measure_direction
     from ..latent.directions import PACKAGED_AGE_LABELLER
     from ..latent.scoring import packaged_age_function, packaged_identity_distance
 
     check_folder_writable(out, "--out")
     _limit_threads()
     console = Console(stderr=True)
-    generator = load_packaged_dcgan()
+    generator = _generator(generator_spec, space)
     ages = packaged_age_function()
     labelled = label_latents(generator, ages, samples, seed=seed)
     direction = fit_direction(
@@ -91,7 +103,9 @@ def fit_direction_command(
 
 @latent_app.command("edit")
 def edit_command(
-    direction: Path = typer.Option(..., "--direction", help="Direction folder from 'latent fit-direction'."),
+    direction: str = typer.Option(
+        ..., "--direction", help="Direction folder ('latent fit-direction') or 'age' (fitted once, cached)."
+    ),
     out: Path = typer.Option(Path("age.mp4"), "--out", help="Video to write (.mp4 or .gif)."),
     strength: str = typer.Option("-2..2", help="Strength range START..STOP (standard deviations)."),
     frames: int = typer.Option(48, help="Number of video frames."),
@@ -100,20 +114,26 @@ def edit_command(
     fps: float = typer.Option(12.0, help="Frames per second."),
     upscale: int = typer.Option(4, help="Enlarge each 64 px face this many times in the video."),
     gif: bool = typer.Option(True, "--gif/--no-gif", help="Also write a GIF beside an MP4."),
+    generator_spec: str = typer.Option("dcgan", "--generator", help=GENERATOR_HELP),
+    space: str = typer.Option("w", "--space", help=SPACE_HELP),
 ) -> None:
     """Render sampled faces moving along a direction: video, GIF and contact sheet."""
     import torch
 
-    from ..latent import LatentDirection, load_packaged_dcgan, parse_strength_range, write_edit_outputs
+    from ..latent import parse_strength_range, write_edit_outputs
     from ..latent.edit import edit_output_paths
+    from ..latent.sources import resolve_direction
     from ..outputs import OutputPlan
 
-    plan = OutputPlan(path for path in direction.glob("*") if path.is_file())
+    folder = Path(direction)
+    plan = (
+        OutputPlan(path for path in folder.glob("*") if path.is_file()) if folder.is_dir() else OutputPlan()
+    )
     for path in edit_output_paths(out, gif):
         plan.file(path, "--out")
     _limit_threads()
-    loaded = LatentDirection.load(direction)
-    generator = load_packaged_dcgan()
+    generator = _generator(generator_spec, space)
+    loaded = resolve_direction(direction, generator)
     latents = generator.sample_latents(count, torch.Generator().manual_seed(seed))
     outputs = write_edit_outputs(
         generator, loaded, latents, out, parse_strength_range(strength), frames, fps, upscale, gif
@@ -129,7 +149,9 @@ def edit_command(
 def project_command(
     photo: Path = typer.Argument(..., help="Photo with a face (or an aligned face crop)."),
     out: Path = typer.Option(..., "--out", help="Folder for the crop, reconstruction, edits and report."),
-    direction: Path = typer.Option(None, "--direction", help="Direction folder: also edit and paste back."),
+    direction: str = typer.Option(
+        None, "--direction", help="Direction folder or 'age': also edit and paste back."
+    ),
     strengths: str = typer.Option("-2,-1,1,2", help="Comma-separated edit strengths."),
     steps: int = typer.Option(200, help="Optimisation steps."),
     restarts: int = typer.Option(4, help="Random starting latents (the best one is kept)."),
@@ -137,12 +159,15 @@ def project_command(
         True, "--feature-loss/--no-feature-loss", help="Add the packaged age network's features to the loss."
     ),
     video_frames: int = typer.Option(0, help="Also write a progression video with this many frames."),
+    generator_spec: str = typer.Option("dcgan", "--generator", help=GENERATOR_HELP),
+    space: str = typer.Option("w", "--space", help=SPACE_HELP),
 ) -> None:
     """Project a photo's face into the generator's latent space; with a direction, edit it and paste back."""
     from ..errors import ConfigError
-    from ..latent import LatentDirection, ProjectionConfig, load_packaged_dcgan
+    from ..latent import ProjectionConfig
     from ..latent.photo import edit_photo
     from ..latent.projection import packaged_age_features
+    from ..latent.sources import resolve_direction
 
     check_folder_writable(out, "--out")
     refuse_inputs_inside(out, [photo])
@@ -153,11 +178,12 @@ def project_command(
         raise ConfigError(
             f"--strengths {strengths!r} must be comma-separated numbers, e.g. -2,-1,1,2"
         ) from None
+    generator = _generator(generator_spec, space)
     report = edit_photo(
         photo,
-        load_packaged_dcgan(),
+        generator,
         out,
-        LatentDirection.load(direction) if direction else None,
+        resolve_direction(direction, generator) if direction else None,
         values or (1.0,),
         ProjectionConfig(steps=steps, restarts=restarts),
         packaged_age_features() if feature_loss else None,
@@ -171,6 +197,39 @@ def project_command(
         highlight=False,
     )
     say(f"{len(report.files)} files to {out}", "green", label="wrote ")
+
+
+@latent_app.command("direction-from-photos")
+def direction_from_photos_command(
+    old: list[Path] = typer.Option(..., "--old", help="Photos (or folders) with more of the attribute."),
+    young: list[Path] = typer.Option(..., "--young", help="Photos (or folders) with less of it."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the direction to."),
+    steps: int = typer.Option(200, help="Projection steps per photo."),
+    attribute: str = typer.Option("age", help="What the direction changes (recorded)."),
+    generator_spec: str = typer.Option("dcgan", "--generator", help=GENERATOR_HELP),
+    space: str = typer.Option("w", "--space", help=SPACE_HELP),
+) -> None:
+    """Project both photo sets and save mean(old latents) - mean(young latents) as a direction."""
+    from ..latent import ProjectionConfig
+    from ..latent.sources import direction_from_photos
+    from .faces import _collect_photos  # files as given, folders expanded, missing paths refused
+
+    positive, negative = _collect_photos(old, out), _collect_photos(young, out)
+    check_folder_writable(out, "--out")
+    refuse_inputs_inside(out, [*positive, *negative])
+    _limit_threads()
+    generator = _generator(generator_spec, space)
+    found = direction_from_photos(
+        generator, positive, negative, ProjectionConfig(steps=steps), attribute=attribute
+    )
+    found.direction.save(out)
+    mean = {name: sum(values) / len(values) for name, values in found.psnr.items()}
+    say(
+        f"{out} ({len(positive)} --old, {len(negative)} --young photos; mean projection PSNR "
+        f"{mean['positive']:.1f} / {mean['negative']:.1f} dB; strength 1 = the whole difference)",
+        "green",
+        label="wrote ",
+    )
 
 
 @prepare_app.command("generated")

@@ -71,6 +71,10 @@ def edit_photo(
     photo = load_image(photo_path)
     target, aligned = align_for_generator(photo, generator.image_size)
     result = project_images(generator, target, config, feature_extractor, progress)
+    with_noise = getattr(generator, "with_noise", None)
+    if result.noise is not None and with_noise is not None:
+        # Edits render with the noise maps the projection found, so they differ from it only by the edit.
+        generator = with_noise(result.noise)
     folder = Path(out)
     files = {
         "aligned": save_image(tensor_to_pil(target[0]), folder / "aligned.png"),

@@ -61,6 +61,8 @@ class ProjectionResult:
     initial_loss: float  # mean loss of the chosen candidates at step 0
     final_loss: float  # mean loss of the chosen candidates after the last step
     loss_history: list[float] = field(default_factory=list)  # mean loss over all candidates per step
+    #: per-layer noise maps ``(B, 1, r, r)`` a StyleGAN projection optimised with the latents (else None).
+    noise: list[torch.Tensor] | None = None
 
 
 def projection_loss(
@@ -115,6 +117,9 @@ def project_images(
         The best latent per target, its rendering, PSNR, and the loss before and after optimisation.
     """
     config = config or ProjectionConfig()
+    own = getattr(generator, "project", None)
+    if own is not None:  # a generator with its own projector (StyleGAN: W/W+ and noise maps)
+        return own(targets, config, feature_extractor, progress)
     if config.steps < 1 or config.restarts < 1:
         raise ConfigError(
             f"projection needs steps ≥ 1 and restarts ≥ 1, got {config.steps}, {config.restarts}"
@@ -163,8 +168,9 @@ def _adam(
     learning_rate: float,
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
-) -> Callable[[], None]:
-    """A minimal Adam (Kingma & Ba 2015, Algorithm 1) for one tensor; returns its step function.
+) -> Callable[..., None]:
+    """A minimal Adam (Kingma & Ba 2015, Algorithm 1) for one tensor; returns its step function, which
+    takes an optional learning rate for this step (a schedule).
 
     Written out because ``torch.optim`` imports ``torch._dynamo`` on first use, which costs tens of seconds
     on a busy CPU machine, longer than a whole small projection.
@@ -173,7 +179,7 @@ def _adam(
     second = torch.zeros_like(parameter)
     count = [0]
 
-    def step() -> None:
+    def step(rate: float | None = None) -> None:
         with torch.no_grad():
             count[0] += 1
             gradient = parameter.grad
@@ -182,7 +188,9 @@ def _adam(
             second.mul_(betas[1]).addcmul_(gradient, gradient, value=1 - betas[1])
             corrected_first = first / (1 - betas[0] ** count[0])
             corrected_second = second / (1 - betas[1] ** count[0])
-            parameter.sub_(learning_rate * corrected_first / (corrected_second.sqrt() + eps))
+            parameter.sub_(
+                (learning_rate if rate is None else rate) * corrected_first / (corrected_second.sqrt() + eps)
+            )
 
     return step
 
