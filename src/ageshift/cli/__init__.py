@@ -11,6 +11,8 @@ from ._app import app, prepare_app
 # Importing a module registers its commands.
 from . import demo, evaluate, faces, generate, install, latent, prepare, serve, train, translate, upscale  # noqa: E402,F401  isort: skip
 from . import onnx  # noqa: E402,F401  isort: skip
+from . import distill  # noqa: E402,F401  isort: skip
+from . import stylize  # noqa: E402,F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,113 @@
+"""ageshift CLI: ``distill`` (a teacher model → a fast ``reager`` student, through the shared trainer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import AgeshiftError, ConfigError
+from ._app import app
+from ._console import say
+
+
+def parse_ages(text: str) -> tuple[float, float]:
+    """``"20-80"`` → ``(20.0, 80.0)``; raises :class:`ConfigError` naming the option."""
+    low, sep, high = text.partition("-")
+    try:
+        ages = (float(low), float(high))
+    except ValueError:
+        ages = None
+    if not sep or ages is None or not 0 <= ages[0] < ages[1] <= 150:
+        raise ConfigError(f"--ages {text!r}: expected MIN-MAX years with 0 <= MIN < MAX <= 150, e.g. 20-80")
+    return ages
+
+
+def _default_estimator(data: Path) -> str:
+    """``cue`` for ageshift's synthetic faces (their measurable age), else the packaged photo estimator."""
+    from ..data.manifest import read_dataset_json
+
+    crop = read_dataset_json(data).get("crop") or {}
+    return "cue" if isinstance(crop, dict) and crop.get("template") == "synthetic" else "packaged"
+
+
+@app.command("distill")
+def distill_command(
+    teacher: Path = typer.Argument(..., help="Model folder that re-ages faces (conditional or two-domain)."),
+    data: Path | None = typer.Option(None, "--data", help="FACES folder (train/ and test/, or images)."),
+    out: Path = typer.Option(..., "--out", help="Model folder the student is exported to."),
+    ages: str = typer.Option("20-80", "--ages", help="Target ages the student learns, MIN-MAX years."),
+    runs: Path = typer.Option(Path("runs"), "--runs", help="Folder of numbered training runs."),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Training steps (default: the preset's)."),
+    size: int | None = typer.Option(
+        None, "--size", min=8, help="Side the student works at (default: the teacher's)."
+    ),
+    preset: str = typer.Option(
+        "fast", "--preset", help="Training preset: fast (CPU minutes) or paper (GPU)."
+    ),
+    age_estimator: str | None = typer.Option(
+        None,
+        "--age-estimator",
+        help="Reads faces' current age: packaged, cue or a folder (default: by data).",
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config key, e.g. --set model.channels=[8,16]."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue the newest run in --runs, then export it."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the model files in a non-empty --out."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Distil TEACHER into a fast re-aging U-Net (FRAN-style) trained on pairs the teacher makes on the fly."""
+    from ..models.translator import load
+    from ..outputs import OutputPlan, refuse_same_folder
+    from ..pretrained import CONFIG_FILE, WEIGHTS_FILE
+    from ..training import TrainingInterrupted, export_run, train
+    from ..training.config import train_config
+    from ..training.rundir import latest_run
+
+    low, high = parse_ages(ages)
+    plan = OutputPlan([teacher, *([data] if data else [])])
+    plan.folder(out, "--out")
+    plan.folder(runs, "--runs")
+    refuse_same_folder(out, [path for path in (teacher, data, runs) if path is not None])
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise AgeshiftError(
+            f"{out}: folder exists and is not empty (use --overwrite to replace its model files)"
+        )
+    for file_name in (CONFIG_FILE, WEIGHTS_FILE):
+        plan.claim(out / file_name, option="--out")
+    resume_run = latest_run(runs) if resume else None
+    if resume_run is None:
+        if data is None:
+            raise ConfigError("--data FACES is required to start a distillation (or --resume a run)")
+        if not data.is_dir():
+            raise AgeshiftError(f"{data}: face folder does not exist")
+        model = load(teacher)  # a bad teacher fails here, before a run folder exists
+        side = size or model.image_size
+        settings = [
+            f"model.teacher={teacher.resolve()}",
+            f"model.age_range=[{low:g}, {high:g}]",
+            f"model.age_estimator={age_estimator or _default_estimator(data)}",
+            *overrides,
+        ]
+        config = train_config(preset, None, settings, family="reager")
+        stage = config.stages[-1]
+        config = train_config(
+            preset, None,
+            [*settings, f"stages=[{{size: {side}, batch_size: {stage.batch_size}, steps: {steps or stage.steps}}}]"],
+            family="reager",
+        )  # fmt: skip
+    else:
+        config = None
+    try:
+        run_dir = train(config, data, runs, resume=resume_run or False, quiet=quiet)
+    except TrainingInterrupted as stopped:
+        say(stopped, "yellow")
+        raise typer.Exit(1) from None
+    student = export_run(run_dir, out)
+    first, last = student.conditions.age or (low, high)
+    say(
+        f"distilled {teacher} into {out} ({student.image_size}², ages {first:g}-{last:g}); run folder {run_dir}"
+    )

@@ -1,0 +1,184 @@
+"""Distillation data: faces from a folder, and a teacher model that re-ages them on the fly.
+
+Registered as the ``distill`` data kind. Each batch holds the faces (``images``), the teacher's re-aged faces
+(``targets``) and the ages of both (``current_age``, ``target_age``, years). Target ages and identity pairs are
+drawn with the trainer's generator and the teacher is deterministic, so a resumed run replays the same pairs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...data import EpochSampler, flip_horizontally, random_flip_mask, square_resize
+from ...data.folders import SkippedFile
+from ...errors import ConfigError, DataError, ImageLoadError
+from ...image import uint8_to_tensor
+from ...io import list_images, load_image
+from ...training.data import DATA_KINDS, DataSource, TrainingData
+from .config import ReagerConfig
+
+
+class Teacher:
+    """A slow re-ager that makes the student's training pairs.
+
+    - a conditional model (``ConditionSpec.age``): any target age in ``ages``; a face's current age is the
+      teacher's own reading of it (``estimate``), the age its edit starts from;
+    - a two-domain model (``older``/``younger``): the face's age is read by ``config.age_estimator``; faces below
+      the middle of ``domain_ages`` go ``older`` (target: the old domain's age), the others ``younger``.
+
+    Args:
+        config: the student's config (``teacher``, ``age_range``, ``domain_ages``, ``age_estimator``).
+    """
+
+    def __init__(self, config: ReagerConfig) -> None:
+        from ..translator import load
+
+        if not config.teacher:
+            raise ConfigError(
+                "model.teacher: give the model folder that teaches the student (ageshift distill TEACHER)"
+            )
+        self.config = config
+        self.model = load(config.teacher)
+        spec = self.model.conditions
+        if spec.age is not None:
+            self.kind = "conditional"
+        elif set(spec.directions) >= {"older", "younger"}:
+            self.kind = "two-domain"
+        else:
+            raise ConfigError(
+                f"{config.teacher}: a {self.model.family} model cannot teach ages (needs a target-age range or "
+                "both directions older/younger)"
+            )
+        if self.kind == "conditional":
+            low, high = spec.age  # type: ignore[misc]
+            if config.age_range[0] < low or config.age_range[1] > high:
+                raise ConfigError(
+                    f"model.age_range {config.age_range} lies outside the teacher's range {low:g}..{high:g}"
+                )
+
+    def current_ages(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` ages in years the teacher's edit starts from."""
+        if self.kind == "conditional" and hasattr(self.model, "estimate"):
+            return self.model.estimate(images)["age"].float().cpu()
+        from .translator import estimate_ages
+
+        return estimate_ages(images, self.config.age_estimator)
+
+    @torch.inference_mode()
+    def pairs(self, images: torch.Tensor, random: torch.Generator) -> dict[str, torch.Tensor]:
+        """Teacher outputs for ``(B, 3, S, S)`` faces: ``targets``, ``current_age``, ``target_age``."""
+        count = images.shape[0]
+        current = self.current_ages(images)
+        low, high = self.config.age_range
+        identity = torch.rand(count, generator=random) < self.config.identity_fraction
+        if self.kind == "conditional":
+            target = low + (high - low) * torch.rand(count, generator=random)
+        else:
+            young, old = self.config.domain_ages
+            target = torch.where(current < (young + old) / 2, torch.tensor(old), torch.tensor(young))
+        target = torch.where(identity, current, target)
+        outputs = images.clone()
+        for index in range(count):
+            if identity[index]:
+                continue
+            if self.kind == "conditional":
+                request: dict[str, Any] = {"target_age": float(target[index])}
+            else:
+                request = {"direction": "older" if target[index] > current[index] else "younger"}
+            outputs[index] = self.model.translate_batch(images[index : index + 1], **request)[0]
+        return {"targets": outputs, "current_age": current, "target_age": target}
+
+
+def _folder_images(folder: Path, size: int, skipped: list[SkippedFile]) -> torch.Tensor | None:
+    images = []
+    for path in list_images(folder):
+        try:
+            images.append(uint8_to_tensor(square_resize(load_image(path), size)))
+        except ImageLoadError as error:
+            skipped.append(SkippedFile(path, str(error)))
+    return torch.stack(images) if images else None
+
+
+class DistillationPairs(TrainingData):
+    """Faces under ``FACES/train`` (or ``FACES`` itself) re-aged by the teacher; ``FACES/test`` feeds the samples.
+
+    Faces are decoded once and kept at the stage size (the student trains on a few thousand faces).
+    """
+
+    kind = "distill"
+
+    def __init__(self, source: DataSource, size: int, seed: int, config: Any, progress: bool) -> None:
+        if isinstance(source, tuple):
+            raise ConfigError("distillation trains on one folder of faces: pass --data FACES")
+        self.root = Path(source)
+        if not self.root.is_dir():
+            raise DataError(f"{self.root}: face folder does not exist")
+        self.model_config: ReagerConfig = config.model_config()
+        self.teacher = Teacher(self.model_config)
+        self.skipped: list[SkippedFile] = []
+        self.seed = seed
+        self.set_size(size)
+
+    def set_size(self, size: int) -> None:
+        self.size = size
+        train = self.root / "train"
+        faces = _folder_images(train if train.is_dir() else self.root, size, self.skipped)
+        if faces is None:
+            raise DataError(f"{self.root}: no readable face images to distil on")
+        self.faces = faces
+        self.held_out = None
+        with contextlib.suppress(DataError):
+            self.held_out = (
+                _folder_images(self.root / "test", size, []) if (self.root / "test").is_dir() else None
+            )
+        if not hasattr(self, "sampler"):
+            self.sampler = EpochSampler(len(faces), self.seed, salt=0)
+
+    def counts(self) -> dict[str, int]:
+        return {"images": len(self.faces)}
+
+    def next_batch(
+        self, batch_size: int, random: torch.Generator, flip_probability: float
+    ) -> dict[str, torch.Tensor]:
+        indices = self.sampler.next(batch_size)
+        images = flip_horizontally(
+            self.faces[indices], random_flip_mask(batch_size, random, flip_probability)
+        )
+        return {"images": images, **self.teacher.pairs(images, random)}
+
+    def samples(self, count: int) -> dict[str, torch.Tensor]:
+        """Held-out faces with the teacher at fixed target ages (young, middle, old by turns)."""
+        source = self.held_out if self.held_out is not None else self.faces
+        images = source[: min(count, len(source))]
+        return {"images": images, **self.teacher.pairs(images, torch.Generator().manual_seed(0))}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"images": self.sampler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.load_state_dict(state["images"])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "root": str(self.root),
+            "counts": self.counts(),
+            "teacher": {"model": self.model_config.teacher, "family": self.teacher.model.family,
+                        "kind": self.teacher.kind},
+        }  # fmt: skip
+
+
+DATA_KINDS.setdefault("distill", DistillationPairs)
+
+
+def held_out_faces(root: Path, size: int) -> np.ndarray:
+    """``FACES/test`` images as ``(N, 3, size, size)`` in ``[-1, 1]`` (for benchmarks and tests)."""
+    faces = _folder_images(root / "test", size, [])
+    if faces is None:
+        raise DataError(f"{root / 'test'}: no held-out faces")
+    return faces.numpy()

@@ -1,0 +1,167 @@
+"""The re-aging student (``reager``): network shapes, the translator's age handling, and the delta paste-back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ageshift.config import to_dict
+from ageshift.faces.align import AlignedFace, invert_affine
+from ageshift.faces.delta import paste_delta
+from ageshift.models.conditions import ConditionError
+from ageshift.models.reager import ReagerFamily, ReagerTranslator, ReagerUNet, count_macs
+from ageshift.models.reager.networks import BlurPool, student_input
+
+
+def tiny_student(size: int = 32, seed: int = 0) -> ReagerTranslator:
+    torch.manual_seed(seed)
+    config = ReagerFamily.model_config("fast", {"channels": [4, 8], "image_size": size})
+    network = ReagerUNet(config.channels)
+    with torch.no_grad():  # a non-zero head, so the change depends on the input
+        network.head.weight.normal_(0, 0.05)
+    return ReagerTranslator(network, to_dict(config), size)
+
+
+def test_network_reads_five_channels_and_predicts_an_rgb_change() -> None:
+    network = ReagerUNet([4, 8, 16])
+    assert network.encoder[0][0][0].in_channels == 5
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    ages = torch.full((2, 1, 32, 32), 30.0)
+    inputs = student_input(images, ages, ages + 40)
+    assert inputs.shape == (2, 5, 32, 32)
+    delta = network(inputs)
+    assert delta.shape == (2, 3, 32, 32)
+    assert torch.count_nonzero(delta) == 0  # the zero head: an untrained student returns its input
+    with pytest.raises(RuntimeError):
+        network(images)  # RGB alone is not enough
+
+
+def test_blur_pool_halves_and_does_not_alias() -> None:
+    checker = (torch.arange(16)[None, :] + torch.arange(16)[:, None]) % 2
+    pooled = BlurPool(1)(checker.float()[None, None] * 2 - 1)
+    assert pooled.shape == (1, 1, 8, 8)
+    # A stride-2 subsample of a checkerboard is a constant ±1; the binomial blur removes it.
+    assert pooled[..., 1:-1, 1:-1].abs().max() < 1e-6
+
+
+def test_default_student_is_far_cheaper_than_the_paper_cyclegan() -> None:
+    config = ReagerFamily.model_config("fast")
+    macs = count_macs(ReagerUNet(config.channels), config.image_size)
+    assert macs < 5.6e9  # the paper CycleGAN is ~56 G at 256²: at least 10× fewer
+
+
+def test_translate_adds_the_upscaled_change_at_the_input_size() -> None:
+    student = tiny_student(16)
+    images = torch.rand(1, 3, 48, 48) * 1.6 - 0.8
+    delta = student.predict_delta(images, 70.0, 30.0)
+    assert delta.shape == (1, 3, 16, 16)
+    output = student.translate(images, target_age=70, current_age=30)
+    upscaled = torch.nn.functional.interpolate(delta, size=(48, 48), mode="bicubic", align_corners=False)
+    torch.testing.assert_close(output, (images + upscaled).clamp(-1, 1))
+    # The input's high frequencies survive exactly: output − input is the smooth upscaled change.
+    assert output.shape == images.shape
+
+
+def test_ages_as_numbers_per_image_and_per_pixel_maps() -> None:
+    student = tiny_student()
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    same = student.predict_delta(images, 60.0, 30.0)
+    per_image = student.predict_delta(images, torch.tensor([60.0, 60.0]), torch.tensor([30.0, 30.0]))
+    as_map = student.predict_delta(images, torch.full((64, 64), 60.0), 30.0)
+    torch.testing.assert_close(same, per_image)
+    torch.testing.assert_close(same, as_map)
+    # A lower target for the top half (e.g. the eyes) changes the result there.
+    local = torch.full((32, 32), 60.0)
+    local[:16] = 40.0
+    assert not torch.allclose(student.predict_delta(images, local, 30.0), same)
+    # strength 0: the target is the current age.
+    torch.testing.assert_close(student.predict_delta(images, 60.0, 30.0, strength=0.0),
+                               student.predict_delta(images, 30.0, 30.0))  # fmt: skip
+
+
+def test_bad_ages_fail_clearly() -> None:
+    student = tiny_student()
+    images = torch.zeros(2, 3, 32, 32)
+    with pytest.raises(ConditionError, match="outside this model's range 20..80"):
+        student.translate(images, target_age=95, current_age=30)
+    with pytest.raises(ConditionError, match="range"):
+        student.translate(images, target_age=torch.full((8, 8), 99.0), current_age=30)
+    with pytest.raises(ConditionError, match="3 ages given for 2"):
+        student.predict_delta(images, 50.0, torch.tensor([1.0, 2.0, 3.0]))
+    with pytest.raises(ConditionError, match="target age only"):
+        student.translate(images, direction="older")
+
+
+def test_synthetic_estimator_reads_the_current_age() -> None:
+    from ageshift.data.synthetic import measure_age_cue
+
+    student = tiny_student()
+    student.model_config["age_estimator"] = "cue"
+    faces = torch.rand(2, 3, 64, 64) * 2 - 1
+    expected = torch.as_tensor(
+        measure_age_cue(torch.nn.functional.interpolate(faces, size=(64, 64))), dtype=torch.float32
+    )
+    torch.testing.assert_close(student.current_ages(faces), expected, atol=0.5, rtol=0)
+
+
+def _alignment(size: int, scale: float, offset: tuple[float, float], photo: Image.Image) -> AlignedFace:
+    """Crop pixel = scale · photo pixel − offset (a face ``size / scale`` photo pixels wide)."""
+    matrix = np.array([[scale, 0.0, -offset[0]], [0.0, scale, -offset[1]]])
+    return AlignedFace(crop=Image.new("RGB", (size, size)), matrix=matrix, inverse=invert_affine(matrix))
+
+
+def test_paste_delta_adds_the_upscaled_change_without_resampling_the_photo() -> None:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(40, 200, (120, 160, 3), dtype=np.uint8)  # pure detail: any resampling would blur it
+    photo = Image.fromarray(pixels)
+    size, scale = 16, 0.25  # a 16² change covering 64² photo pixels from (40, 20)
+    aligned = _alignment(size, scale, (40 * scale, 20 * scale), photo)
+    mask = Image.fromarray(np.pad(np.full((size - 2, size - 2), 255, np.uint8), 1))
+    # A linear ramp: bilinear upscaling reproduces it exactly, so the expected photo is known in closed form.
+    ramp = np.tile(np.linspace(-12, 18, size, dtype=np.float32), (size, 1))
+    delta = np.stack([ramp, -ramp, np.full_like(ramp, 5.0)], -1)
+    window = paste_delta(photo, delta, mask, aligned)
+    result = np.asarray(photo).astype(int)
+    assert window is not None
+    x0, y0, x1, y1 = window
+    outside = np.ones(pixels.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(result[outside], pixels[outside].astype(int))
+    # Fully inside the mask: photo + the ramp sampled at each photo pixel's centre (PIL's pixel-centre convention).
+    ys, xs = np.mgrid[30:70, 50:90]
+    crop_x = scale * (xs + 0.5) - 40 * scale - 0.5
+    step = 30 / (size - 1)
+    expected_red = pixels[30:70, 50:90, 0] + (-12 + step * crop_x)
+    assert np.abs(result[30:70, 50:90, 0] - np.clip(expected_red, 0, 255)).max() <= 1.0
+    assert np.array_equal(result[30:70, 50:90, 2], pixels[30:70, 50:90, 2].astype(int) + 5)
+    # The photo's detail is its own: the difference is smooth (no pixel-to-pixel noise of the photo in it).
+    difference = result[30:70, 50:90, 0] - pixels[30:70, 50:90, 0].astype(int)
+    assert np.abs(np.diff(difference, axis=1)).max() <= 2
+
+
+def test_paste_delta_with_an_empty_mask_touches_nothing() -> None:
+    photo = Image.new("RGB", (40, 40), (10, 20, 30))
+    aligned = _alignment(8, 0.5, (0, 0), photo)
+    assert paste_delta(photo, np.ones((8, 8, 3), np.float32) * 50, Image.new("L", (8, 8), 0), aligned) is None
+    assert np.asarray(photo).max() == 30
+
+
+def test_age_photo_adds_the_students_change_and_leaves_the_rest_alone() -> None:
+    from ageshift.faces import age_photo
+
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(30, 220, (90, 120, 3), dtype=np.uint8)
+    photo = Image.fromarray(pixels)
+    result = age_photo(photo, tiny_student(32), target_age=75, current_age=25.0, boxes=[(30, 20, 90, 80)])
+    assert np.array_equal(np.asarray(photo), pixels)  # the caller's photo is not modified
+    (face,) = result.faces
+    assert face.mask_box is not None
+    x0, y0, x1, y1 = face.mask_box
+    output = np.asarray(result.image).astype(int)
+    outside = np.ones(pixels.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(output[outside], pixels[outside].astype(int))
+    assert np.abs(output - pixels.astype(int)).max() > 0  # the face did change
+    assert result.condition is not None and result.condition.target_age == 75
