@@ -1,10 +1,17 @@
 """Benchmark the face pipeline: decode → detect → align → translate → paste → encode, per stage.
 
 Runs on a ~1-megapixel photo with one face (built from scikit-image's astronaut), with CycleGAN generators of
-the ``fast`` and ``paper`` presets (random weights: only the timing matters), and measures peak memory
-(RSS) for a 50-megapixel photo in a fresh process. Prints medians over repeats; the CPU may be shared.
+the ``fast`` and ``paper`` presets and the ``reager`` student (``fast`` preset; random weights: only the timing
+matters; the student is given the current age, so no age estimator runs), and measures peak memory (RSS) for a
+50-megapixel photo in a fresh process. Every stage is reported as the minimum over the repeats of its wall time
+and of this process's CPU time (the minimum is the figure least disturbed by a shared machine).
 
-    .venv/bin/python benchmarks/bench_faces.py [--repeats 7] [--big-megapixels 50]
+``--detect-sizes 40,64,80`` also times detection alone on the 1-MP photo for each smallest face size (pixels);
+``--photos DIR`` runs today's detector on every JPEG in ``DIR`` (for example the group photos of
+``@vladmandic/face-api``'s ``demo/``, which are not in the repository), at full size and scaled to 1 megapixel,
+and prints the faces found and the time (compare a run before and after a detector change).
+
+    .venv/bin/python benchmarks/bench_faces.py [--repeats 15] [--big-megapixels 50] [--photos DIR]
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ import argparse
 import contextlib
 import io
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,13 +46,20 @@ def make_photo(path: Path, megapixels: float) -> Path:
 
 
 def build_translator(preset: str):
-    """A CycleGAN translator of ``preset`` with random weights (``identity`` for the built-in one)."""
+    """A CycleGAN translator of ``preset`` with random weights (``identity`` for the built-in one, ``reager`` for
+    the fast re-aging student)."""
     import ageshift
     from ageshift.config import to_dict
     from ageshift.models.translator import TwoDomainTranslator
 
     if preset == "identity":
         return ageshift.load("identity")
+    if preset == "reager":
+        from ageshift.models.reager.translator import ReagerTranslator
+
+        student = ageshift.create_model("reager", preset="fast")
+        config = student.config  # type: ignore[attr-defined]
+        return ReagerTranslator(student.student.eval(), to_dict(config), config.image_size)  # type: ignore[attr-defined]
     model = ageshift.create_model("cyclegan", preset=preset)
     return TwoDomainTranslator(model.generators(), "cyclegan", to_dict(model.config), model.config.image_size)
 
@@ -79,12 +92,26 @@ def run_once(path: Path, translator, detector) -> dict[str, float]:
         faces = filter_detections(detect_faces(photo, detector, 1024, 40), 40, 0.9, 10)
     with stage("align"):
         aligned = [align_face(photo, face, spec) for face in faces]
-    with stage("translate"):
-        translated = translator.translate([a.crop for a in aligned], "older") if aligned else []
-    with stage("paste"):
-        mask = face_mask(spec.size, spec.points())
-        for crop, face in zip(translated, aligned, strict=True):
-            paste_face(photo, crop, mask, face)
+    if getattr(translator, "predicts_delta", False):  # the student: its change, added at the face's real size
+        import torch
+
+        from ageshift.faces.delta import paste_delta
+        from ageshift.image import pil_to_tensor
+
+        with stage("translate"):
+            crops = torch.stack([pil_to_tensor(a.crop) for a in aligned])
+            deltas = translator.predict_delta(crops, 70.0, 30.0)
+        with stage("paste"):
+            mask = face_mask(spec.size, spec.points())
+            for delta, face in zip(deltas, aligned, strict=True):
+                paste_delta(photo, delta.permute(1, 2, 0).numpy() * 127.5, mask, face)
+    else:
+        with stage("translate"):
+            translated = translator.translate([a.crop for a in aligned], "older") if aligned else []
+        with stage("paste"):
+            mask = face_mask(spec.size, spec.points())
+            for crop, face in zip(translated, aligned, strict=True):
+                paste_face(photo, crop, mask, face)
     with stage("encode"):
         photo.save(io.BytesIO(), format="JPEG", quality=92)
     times = stage.times
@@ -103,7 +130,57 @@ def time_presets(photo: Path, presets: list[str], repeats: int) -> dict[str, dic
         translator = build_translator(preset)
         run_once(photo, translator, detector)  # warm-up: onnxruntime and torch allocate on first use
         runs = [run_once(photo, translator, detector) for _ in range(repeats)]
-        results[preset] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        results[preset] = {key: min(run[key] for run in runs) for key in runs[0]}
+    return results
+
+
+def time_detection(photo: Path, sizes: list[float], repeats: int) -> dict[str, dict[str, float]]:
+    """Detection alone on ``photo`` for each smallest face size: minimum wall and CPU ms, faces found."""
+    from ageshift.faces import create_detector, detect_faces
+    from ageshift.io import load_image
+
+    detector, image = create_detector("mtcnn"), load_image(photo)
+    results = {}
+    for size in sizes:
+        runs = []
+        for _ in range(repeats + 1):
+            wall, cpu = time.perf_counter(), time.process_time()
+            faces = detect_faces(image, detector, 1024, size)
+            runs.append((time.perf_counter() - wall, time.process_time() - cpu, len(faces)))
+        runs = runs[1:]  # the first run allocates
+        results[f"{size:g}"] = {
+            "wall_ms": min(r[0] for r in runs) * 1000, "cpu_ms": min(r[1] for r in runs) * 1000,
+            "faces": runs[-1][2],
+        }  # fmt: skip
+    return results
+
+
+def detect_photos(folder: Path, repeats: int) -> dict[str, dict[str, float]]:
+    """Faces found (pipeline defaults: copy ≤ 1024 px, faces ≥ 40 px) and minimum wall ms on each JPEG of
+    ``folder``, at full size and scaled to 1 megapixel."""
+    from PIL import Image
+
+    from ageshift.faces import create_detector, detect_faces
+    from ageshift.io import load_image
+
+    detector, results = create_detector("mtcnn"), {}
+    for path in sorted(folder.glob("*.jp*g")):
+        photo = load_image(path)
+        scale = (1e6 / (photo.width * photo.height)) ** 0.5
+        small = photo.resize(
+            (round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS
+        )
+        for name, image in ((path.name, photo), (f"{path.name}@1MP", small)):
+            walls, faces = [], []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                faces = detect_faces(image, detector, 1024, 40)
+                walls.append(time.perf_counter() - start)
+            results[name] = {
+                "faces": len(faces),
+                "wall_ms": min(walls) * 1000,
+                "sizes": [round(f.size) for f in faces],
+            }
     return results
 
 
@@ -149,10 +226,14 @@ def peak_memory(photo: Path, preset: str, threads: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--megapixels", type=float, default=1.0)
     parser.add_argument("--big-megapixels", type=float, default=50.0, help="0 to skip the memory run")
-    parser.add_argument("--presets", default="fast,paper")
+    parser.add_argument("--presets", default="fast,reager,paper")
+    parser.add_argument("--detect-sizes", default="40,64,80", help="smallest face sizes to time detection at")
+    parser.add_argument(
+        "--photos", type=Path, help="a folder of photos to count faces in (e.g. group photos)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--measure-big", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -173,6 +254,19 @@ def main() -> None:
                 f"{preset:>6} wall: {times['total'] * 1000:7.1f} ms | {stages} ms | faces {times['faces']:.0f}"
             )
             print(f"{preset:>6}  cpu: {times['total_cpu'] * 1000:7.1f} ms | {cpu} ms")
+        sizes = [float(v) for v in arguments.detect_sizes.split(",") if v]
+        detection = time_detection(photo, sizes, arguments.repeats)
+        for size, row in detection.items():
+            print(
+                f"detect only, faces >= {size} px: {row['wall_ms']:6.1f} ms wall, {row['cpu_ms']:6.1f} ms cpu, "
+                f"faces {row['faces']}"
+            )
+        results["detect_sizes"] = detection
+        if arguments.photos:
+            found = detect_photos(arguments.photos, max(3, arguments.repeats // 5))
+            for name, row in found.items():
+                print(f"{name:>18}: {row['faces']} faces {row['sizes']}, {row['wall_ms']:6.1f} ms")
+            results["photos"] = found
         if arguments.big_megapixels > 0:
             big = make_photo(Path(folder) / "big.jpg", arguments.big_megapixels)
             memory = peak_memory(big, "fast", arguments.threads)

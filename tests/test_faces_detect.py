@@ -95,7 +95,8 @@ def test_detect_on_reduced_copy_reports_full_resolution_pixels(mtcnn):
     photo = astronaut()
     (small,) = mtcnn.detect(photo)
     (large,) = detect_faces(photo.resize((1536, 1536)), mtcnn, max_side=512)
-    assert np.allclose(np.array(large.box), np.array(small.box) * 3, atol=9)
+    # R/O-Net see the large photo's own pixels, so the box may move by a few percent of the face; landmarks less.
+    assert np.allclose(np.array(large.box), np.array(small.box) * 3, atol=0.05 * large.size)
     assert np.allclose(large.landmarks, small.landmarks * 3, atol=9)
 
 

@@ -108,9 +108,11 @@ def load_image(
     if path.is_dir():
         raise ImageLoadError(f"{path}: is a folder, not an image")
     try:
-        with _pillow_pixel_limit(max_pixels):
-            opened = Image.open(path)  # Pillow checks its limit here, when it reads the header
-        with opened:
+        # Our own file object: closing it after decoding leaves the decoded pixels usable, so the image needs no
+        # copy (closing an image Pillow opened from a path destroys its pixels, and copying 1 MP costs ~4 ms).
+        with open(path, "rb") as stream:
+            with _pillow_pixel_limit(max_pixels):
+                opened = Image.open(stream)  # Pillow checks its limit here, when it reads the header
             if opened.format not in ALLOWED_FORMATS:
                 raise ImageLoadError(
                     f"{path}: format {opened.format} is not supported "
@@ -124,8 +126,8 @@ def load_image(
                     "if the file is trusted)"
                 )
             opened.load()
-            image = ImageOps.exif_transpose(opened)
-            return to_rgb(image, background)
+        ImageOps.exif_transpose(opened, in_place=True)
+        return to_rgb(opened, background)
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:

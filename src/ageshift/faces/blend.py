@@ -158,21 +158,34 @@ def paste_face(
     """
     if translated.size != mask.size:
         raise AgeshiftError(f"translated crop {translated.size} and mask {mask.size} differ in size")
-    crop_side = translated.width
+    window = paste_window(photo, mask, aligned)
+    if window is None:
+        return None
+    # Blend in bands of rows so a face filling a 50-megapixel photo never needs a float copy of the whole window.
+    for top in range(window[1], window[3], PASTE_BAND_ROWS):
+        band = (window[0], top, window[2], min(top + PASTE_BAND_ROWS, window[3]))
+        _blend_band(photo, translated, mask, aligned.matrix, band, aligned.crop if keep_detail else None)
+    return window
+
+
+def paste_window(
+    photo: Image.Image, mask: Image.Image, aligned: AlignedFace
+) -> tuple[int, int, int, int] | None:
+    """The ``(x0, y0, x1, y1)`` photo window the mask's support maps to, or ``None`` when it lies outside."""
+    # Only the mask's support can change the photo: warping the rest of the crop (hair, background) is wasted work.
+    support = mask.getbbox()
+    if support is None:
+        return None
+    left, top, right, bottom = support
     corners = apply_affine(
-        aligned.inverse, np.array([[0, 0], [crop_side, 0], [0, crop_side], [crop_side, crop_side]])
+        aligned.inverse, np.array([[left, top], [right, top], [left, bottom], [right, bottom]], np.float64)
     )
     x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
     x1 = min(int(np.ceil(corners[:, 0].max())), photo.width)
     y1 = min(int(np.ceil(corners[:, 1].max())), photo.height)
     if x1 <= x0 or y1 <= y0:
         return None
-    window = (int(x0), int(y0), int(x1), int(y1))
-    # Blend in bands of rows so a face filling a 50-megapixel photo never needs a float copy of the whole window.
-    for top in range(window[1], window[3], PASTE_BAND_ROWS):
-        band = (window[0], top, window[2], min(top + PASTE_BAND_ROWS, window[3]))
-        _blend_band(photo, translated, mask, aligned.matrix, band, aligned.crop if keep_detail else None)
-    return window
+    return int(x0), int(y0), int(x1), int(y1)
 
 
 def _blend_band(

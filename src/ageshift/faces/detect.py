@@ -8,6 +8,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import AgeshiftError
+from .mtcnn import MTCNNDetector
 from .types import FaceDetection, FaceDetector
 
 
@@ -84,6 +85,10 @@ def detect_faces(
         factor = max(factor, float(min_face_size) / float(smallest_seen))
     if factor <= 1.0:
         return found.detect(image)
+    if isinstance(found, MTCNNDetector):
+        # Same pyramid as on the reduced copy, built from the photo itself: P-Net scans the same pixels, and R/O-Net
+        # cut their windows at full resolution (no reduced copy of the photo is made).
+        return found.detect(image, min_face_size=float(found.min_face_size) * factor)
     size = (max(1, round(image.width / factor)), max(1, round(image.height / factor)))
     reduced = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     return [detection.scaled(image.width / size[0]) for detection in found.detect(reduced)]

@@ -99,6 +99,7 @@ def age_photo(
     in_place: bool = False,
     keep_detail: bool = False,
     upscaler: Translator | None = None,
+    current_age: Any = None,
 ) -> PhotoResult:
     """Edit every face in a photo (older, younger, a target age, attributes) and paste it back seamlessly.
 
@@ -129,6 +130,13 @@ def age_photo(
         in_place: paste into ``image`` itself instead of a copy (saves one photo's memory on huge photos).
         upscaler: a super-resolution model (``ageshift.load("realesrgan-x4")``) run on each edited crop before
             paste-back, so a face larger than the model's crop is pasted sharp (see :mod:`ageshift.faces.chain`).
+        current_age: for change-predicting models (``reager``): the faces' own age in years, one per face, or an
+            age-estimator name; ``None`` uses the model's estimator.
+
+    A change-predicting model (``translator.predicts_delta``, the ``reager`` family) is run for its change only,
+    which is upscaled to each face's real size and added to the photo there (:func:`~ageshift.faces.delta.paste_delta`):
+    the photo's own detail is never resampled, so ``keep_detail`` and ``upscaler`` are not needed (colour
+    matching or an upscaler fall back to pasting the re-aged crop).
 
     Returns:
         :class:`PhotoResult` with an image of the input's size; pixels outside the face masks are unchanged.
@@ -157,6 +165,8 @@ def age_photo(
         faces = [(d, align_face(photo, d, spec), face_mask(spec.size, spec.points(), feather)) for d in kept]
     # A converted photo is already a private copy; only the caller's own image needs copying.
     output = photo if in_place or photo is not image else photo.copy()
+    if getattr(translator, "predicts_delta", False) and upscaler is None and not color_match:
+        return _add_changes(output, translator, faces, condition, current_age, boxes is not None, mode)
     results = []
     translated_crops = (
         translator.translate([aligned.crop for _, aligned, _ in faces], **request) if faces else []
@@ -174,6 +184,38 @@ def age_photo(
         window = paste_face(output, *pasted, keep_detail)
         source = "box" if boxes is not None else "detector"
         results.append(FaceResult(detection, aligned, translated, window, source))
+    return PhotoResult(output, results[::-1], mode, condition)
+
+
+def _add_changes(
+    output: Image.Image,
+    translator: Any,
+    faces: list[tuple[FaceDetection, AlignedFace, Image.Image]],
+    condition: Condition,
+    current_age: Any,
+    from_boxes: bool,
+    mode: str,
+) -> PhotoResult:
+    """The change-predicting path of :func:`age_photo`: each face's change added at its real size."""
+    import torch
+
+    from ..image import pil_to_tensor, tensor_to_pil
+    from .delta import paste_delta
+
+    results = []
+    if faces:
+        crops = torch.stack([pil_to_tensor(aligned.crop) for _, aligned, _ in faces])
+        deltas = translator.predict_delta(crops, condition.target_age, current_age, condition.strength)
+        if deltas.shape[-2:] != crops.shape[-2:]:  # an alignment spec other than the model's own size
+            size = tuple(crops.shape[-2:])
+            deltas = torch.nn.functional.interpolate(deltas, size=size, mode="bilinear", align_corners=False)
+        # Smallest first so that where faces overlap the larger (nearer) face ends on top.
+        for (detection, aligned, mask), crop, delta in reversed(list(zip(faces, crops, deltas, strict=True))):
+            window = paste_delta(output, delta.permute(1, 2, 0).numpy() * 127.5, mask, aligned)
+            translated = tensor_to_pil((crop + delta).clamp(-1, 1))
+            results.append(
+                FaceResult(detection, aligned, translated, window, "box" if from_boxes else "detector")
+            )
     return PhotoResult(output, results[::-1], mode, condition)
 
 
