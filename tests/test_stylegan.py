@@ -347,3 +347,109 @@ def test_fine_tune_starts_from_the_base_and_stylize_writes_the_photo(tmp_path: P
 
     assert PILImage.open(tmp_path / "toon.png").size == (40, 30)
     assert (tmp_path / "toon_strip.png").is_file() and (tmp_path / "toon.json").is_file()
+
+
+def test_prepare_generated_with_a_stylegan_generator(tmp_path: Path, capsys, monkeypatch) -> None:
+    """``prepare generated --generator MODEL --space w+`` samples, steers and writes the StyleGAN's images."""
+    import csv
+    import json
+
+    from ageshift.cli import main
+    from ageshift.latent import scoring
+    from ageshift.latent.sources import load_generator
+
+    folder = _exported_stylegan(tmp_path)
+    generator = load_generator(folder, "w+")
+    with torch.no_grad():
+        probe = generator.synthesize(generator.sample_latents(200, torch.Generator().manual_seed(1)))
+    brightness = probe.mean(dim=(1, 2, 3))
+    median, spread = float(brightness.median()), float(brightness.std())
+
+    def ages(images: torch.Tensor) -> np.ndarray:  # a stand-in "age": brightness, half below 40, half above
+        return (40 + 20 * (images.mean(dim=(1, 2, 3)) - median) / spread).clamp(0, 120).double().numpy()
+
+    monkeypatch.setattr(scoring, "packaged_age_function", lambda: ages)
+    out = tmp_path / "data"
+    args = ["prepare", "generated", "--out", str(out), "--count", "8", "--young", "0-39", "--old", "41-120",
+            "--fit-samples", "400", "--generator", str(folder), "--space", "w+"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code in (0, None), capsys.readouterr().err
+    described = json.loads((out / "dataset.json").read_text())
+    assert described["image_size"] == 16 and described["generator"] == generator.name
+    with open(out / "manifest.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert sorted(row["domain"] for row in rows) == ["A"] * 8 + ["B"] * 8
+    for row in rows:
+        assert Image.open(out / row["file"]).size == (16, 16)
+        assert (float(row["age"]) < 40) == (row["domain"] == "A")
+    # The model folder may not be the output (with --overwrite it would be replaced).
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args[:2], "--out", str(folder), *args[4:], "--overwrite"])
+    assert exit_info.value.code == 2 and "input folder" in capsys.readouterr().err
+    assert (folder / "config.json").is_file()
+
+
+class _PooledColours(torch.nn.Module):
+    """A stand-in FID feature network (TorchScript like the packaged Inception): 4×4 mean colours."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+
+
+def _metrics_rows(run: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_fid_kid_every_n_steps_are_logged_and_change_nothing_in_training(tmp_path: Path) -> None:
+    """``metrics_every``: fid/kid rows at its steps; with a stop and resume, the same weights as without it."""
+    features = tmp_path / "features.pt"
+    torch.jit.script(_PooledColours()).save(str(features))
+    data = _image_folder(tmp_path / "pets")
+    options = {"quiet": True, "tensorboard": False, "handle_signals": False}
+    short = {"stages": [{"size": 8, "batch_size": 4, "steps": 4}], "checkpoint_every": 2, "sample_every": 100}
+    measured = {"metrics_every": 2, "metrics_images": 8, "metrics_features": str(features)}
+
+    def config(**more):
+        overrides = {"model": {**TINY, "image_size": 8}, "log_every": 2, **short, **more}
+        return train_config("fast", family="stylegan", overrides=overrides)
+
+    plain = train(config(), data, tmp_path / "plain", **options)
+    with pytest.raises(TrainingInterrupted):
+        train(config(**measured), data, tmp_path / "split", should_stop=lambda step: step == 2, **options)
+    resumed = train(runs_dir=tmp_path / "split", resume=True, **options)
+    # Measuring, stopping and resuming together leave every weight as a plain uninterrupted run has it.
+    weights = [load_checkpoint(list_checkpoints(run)[-1])["model"] for run in (plain, resumed)]
+    for key, value in weights[0].items():
+        assert torch.equal(value, weights[1][key]), key
+    rows = [row for row in _metrics_rows(resumed) if "fid" in row]
+    assert [row["step"] for row in rows] == [2, 4]
+    assert all(row["fid"] > 0 and np.isfinite(row["kid"]) and row["kid_std"] >= 0 for row in rows)
+    assert not any("fid" in row for row in _metrics_rows(plain))
+    header = (resumed / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"fid", "kid", "kid_std"} <= set(header)
+
+
+def test_metrics_every_is_refused_for_a_family_without_samples() -> None:
+    from ageshift.errors import ConfigError
+    from ageshift.registry import get_family
+    from ageshift.training.realism import check_realism
+
+    config = train_config("fast", family="cyclegan", overrides={"metrics_every": 5})
+    model = get_family("cyclegan").build(config.model_config())
+    with pytest.raises(ConfigError, match="metrics_every"):
+        check_realism(config, model)
+    check_realism(train_config("fast", family="cyclegan"), model)  # off: nothing to check
+
+
+@pytest.mark.slow
+def test_fid_kid_in_training_with_the_packaged_inception(tmp_path: Path) -> None:
+    """The default feature network (the packaged TF-Inception): one measurement at the last step."""
+    overrides = {"model": {**TINY, "image_size": 8}, "stages": [{"size": 8, "batch_size": 4, "steps": 2}],
+                 "metrics_every": 2, "metrics_images": 8, "sample_every": 100}  # fmt: skip
+    config = train_config("fast", family="stylegan", overrides=overrides)
+    run = train(config, _image_folder(tmp_path / "pets"), tmp_path / "runs", quiet=True, tensorboard=False)
+    (row,) = [row for row in _metrics_rows(run) if "fid" in row]
+    assert row["step"] == 2 and row["fid"] > 1.0 and np.isfinite(row["kid_std"])

@@ -270,7 +270,15 @@ MODEL_COMMANDS: dict[str, Callable[[Path, Path, Path], list]] = {
     "generate": lambda model, face, tmp: ["generate", model, "--count", "2", "--out", tmp / "drawn.png"],
     "upscale": lambda model, face, tmp: ["upscale", face, tmp / "big.png", "--model", model],
     "distill": lambda model, face, tmp: [
-        "distill", model, "--data", face.parent, "--out", tmp / "student", "--runs", tmp / "runs", "-q",
+        "distill",
+        model,
+        "--data",
+        face.parent,
+        "--out",
+        tmp / "student",
+        "--runs",
+        tmp / "runs",
+        "-q",
     ],  # fmt: skip
 }
 

@@ -239,7 +239,10 @@ def prepare_generated_command(
     young: str = typer.Option("18-29", help="Inclusive estimated-age range of domain A (young)."),
     old: str = typer.Option("50-80", help="Inclusive estimated-age range of domain B (old)."),
     direction: Path = typer.Option(
-        None, "--direction", help="Age direction folder; without one, one is fitted first (--fit-samples)."
+        None,
+        "--direction",
+        help="Age direction folder or 'age' (built in, fitted once per generator and cached); without one, "
+        "one is fitted first (--fit-samples).",
     ),
     fit_samples: int = typer.Option(
         2000, help="Samples for the age direction when --direction is not given."
@@ -247,28 +250,34 @@ def prepare_generated_command(
     test_fraction: float = typer.Option(0.1, help="Share of each domain held out for testing."),
     seed: int = typer.Option(0, help="Seed of the samples, the steering and the split."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a dataset already in --out."),
+    generator_spec: str = typer.Option("dcgan", "--generator", help=GENERATOR_HELP),
+    space: str = typer.Option("w", "--space", help=SPACE_HELP),
 ) -> None:
-    """Make a young/old face dataset from the packaged DCGAN, steering samples along the age direction."""
+    """Make a young/old face dataset from a latent generator (the packaged DCGAN by default), steering samples
+    along the age direction."""
     from ..data.manifest import parse_age_range
     from ..latent import (
         GeneratedDatasetConfig,
-        LatentDirection,
         fit_direction,
         label_latents,
-        load_packaged_dcgan,
         measure_direction,
         prepare_generated_dataset,
     )
     from ..latent.scoring import packaged_age_function
+    from ..latent.sources import resolve_direction
 
     check_folder_writable(out, "--out")
-    refuse_same_folder(out, [direction] if direction is not None else [])
+    model = None if generator_spec == "dcgan" else Path(generator_spec)
+    inputs = [path for path in (direction, model) if path is not None and path.is_dir()]
+    refuse_same_folder(out, inputs, nested=True)  # --overwrite must never replace the model or direction
     _limit_threads()
     console = Console(stderr=True)
-    generator = load_packaged_dcgan()
+    generator = _generator(generator_spec, space)
     ages = packaged_age_function()
-    if direction is not None:
-        age_direction = LatentDirection.load(direction)
+    if (
+        direction is not None
+    ):  # a folder, or the built-in name ``age`` (fitted once for this generator, cached)
+        age_direction = resolve_direction(direction, generator)
     else:
         labelled = label_latents(generator, ages, fit_samples, seed=seed + 1_000_003)
         age_direction = fit_direction(labelled.latents, labelled.scores, generator_name=generator.name)

@@ -120,6 +120,11 @@ class TrainingModel(nn.Module, ABC):
     def end_step(self, context: StepContext) -> None:
         """Called after all phases of a step (EMA updates, adaptive augmentation)."""
 
+    def realism_samples(self, count: int, random: torch.Generator) -> torch.Tensor | None:
+        """``(count, 3, H, W)`` generated images in ``[-1, 1]`` for FID/KID during training (``metrics_every``),
+        drawn with ``random`` only; ``None`` (the default): the family has no such samples."""
+        return None
+
 
 class ModelFamily(ABC):
     """A model family: config, presets, networks, phases and inference object, found through the registry.

@@ -70,6 +70,12 @@ class TrainConfig:
     checkpoint_every: int = field(default=1000, metadata=within(1))
     log_every: int = field(default=50, metadata=within(1))
     keep_checkpoints: int = field(default=3, metadata=within(1))
+    #: FID/KID of ``metrics_images`` generated images against as many training images every this many steps
+    #: (0: never; only families with ``realism_samples``, e.g. stylegan); logged as ``fid``/``kid``.
+    metrics_every: int = field(default=0, metadata=within(0))
+    metrics_images: int = field(default=64, metadata=within(2, 50000))
+    #: TorchScript feature network for those metrics ("": the packaged TF-Inception FID network).
+    metrics_features: str = ""
 
     def __post_init__(self) -> None:
         validate_fields(self)

@@ -157,7 +157,15 @@ class MetricsWriter:
         tensorboard: write TensorBoard events to ``run_dir/tensorboard`` if the package is available.
     """
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True, resume_step: int | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        tensorboard: bool = True,
+        resume_step: int | None = None,
+        extra_columns: tuple[str, ...] = (),
+    ) -> None:
+        #: CSV columns of values that only some rows carry (the first row fixes the others).
+        self.extra_columns = extra_columns
         self.csv_path = run_dir / "metrics.csv"
         self.jsonl_path = run_dir / "metrics.jsonl"
         if resume_step is not None:
@@ -190,7 +198,7 @@ class MetricsWriter:
         """Record ``values`` at ``step`` (the first row fixes the CSV columns)."""
         row = {"step": step, **values}
         if self.columns is None:
-            self.columns = list(row)
+            self.columns = list(row) + [key for key in self.extra_columns if key not in row]
             with self.csv_path.open("w", newline="", encoding="utf-8") as stream:
                 csv.writer(stream).writerow(self.columns)
         buffer = io.StringIO()

@@ -51,6 +51,7 @@ from .distributed import (
 )
 from .divergence import FiniteWatch, diverged
 from .phases import Precision, optimizer_step, resolve_precision
+from .realism import REALISM_KEYS, RealismMeter, check_realism
 from .rundir import (
     MetricsWriter,
     attach_log_file,
@@ -182,6 +183,7 @@ class _Run:
     size: int
     samples: Batch | None = None
     dist: Distributed = SINGLE
+    realism: RealismMeter | None = None  # FID/KID every ``metrics_every`` steps (main process only)
 
 
 def train(
@@ -289,6 +291,7 @@ def _train_run(
     try:
         state = build_state(config, device, setup.precision, setup.model_config)
         state.extra = {"data": dataset.describe(), "run": run_dir.name}
+        check_realism(config, state.model)
         if dist.enabled:
             state.family_random = family_generator(config.seed, dist.rank)
             state.extra["distributed"] = batch_layout(config, dist)
@@ -306,12 +309,19 @@ def _train_run(
             use_latest_checkpoint(run_dir, restore, preloaded=checkpoint)
         dist.broadcast_parameters(state.model)
         if dist.is_main:
-            metrics = MetricsWriter(run_dir, tensorboard, resume_step=state.step if checkpoint else None)
+            metrics = MetricsWriter(
+                run_dir,
+                tensorboard,
+                resume_step=state.step if checkpoint else None,
+                extra_columns=REALISM_KEYS if config.metrics_every else (),
+            )
         if config.compile:
             for module in state.model.children():
                 module.compile()
         run = _Run(run_dir, config, setup.data, device, setup.precision, dataset, state, metrics, setup.size)
         run.dist = dist
+        if config.metrics_every and dist.is_main:
+            run.realism = RealismMeter(config, device)
         _log_start(run, resumed=checkpoint is not None)
         with stop_on_signals(handle_signals) as stop:
             _loop(run, stop, should_stop, quiet)
@@ -436,14 +446,20 @@ def _loop(run: _Run, stop: StopRequest, should_stop: Callable[[int], bool] | Non
             interval.steps, interval.images = interval.steps + 1, interval.images + images
             progress.update(1)
             step = state.step
-            logging_now = step % config.log_every == 0 or step == total
+            measuring = bool(config.metrics_every) and (step % config.metrics_every == 0 or step == total)
+            logging_now = step % config.log_every == 0 or step == total or measuring
             saved = step % config.checkpoint_every == 0 or step == total
             if logging_now or saved or run.device.type == "cpu":  # a CPU check costs no GPU synchronisation
                 _check_finite(run, watch, interval)
             if logging_now:
-                values = _write_metrics(run, interval, stage.size)
+                realism: dict[str, float] = {}
+                if measuring and run.realism is not None:
+                    began = time.perf_counter()
+                    realism = run.realism.measure(state.model, run.dataset, stage.size)
+                    interval.start += time.perf_counter() - began  # not training time
+                values = _write_metrics(run, interval, stage.size, realism)
                 shown: dict[str, str] = {
-                    key: f"{values[key]:.3f}" for key in ("g_total", "d_total") if key in values
+                    key: f"{values[key]:.3f}" for key in ("g_total", "d_total", "fid") if key in values
                 }
                 progress.set_postfix(shown, refresh=False)
                 interval = _Interval({}, start=time.perf_counter())
@@ -465,7 +481,9 @@ def _loop(run: _Run, stop: StopRequest, should_stop: Callable[[int], bool] | Non
                 raise TrainingInterrupted(run.run_dir, path, step, reason)
 
 
-def _write_metrics(run: _Run, interval: _Interval, size: int) -> dict[str, float]:
+def _write_metrics(
+    run: _Run, interval: _Interval, size: int, measured: dict[str, float] | None = None
+) -> dict[str, float]:
     elapsed = max(time.perf_counter() - interval.start, 1e-9)
     values = {key: float(value) / interval.counts[key] for key, value in interval.sums.items()}
     images, wait = float(interval.images), interval.data_wait
@@ -485,6 +503,7 @@ def _write_metrics(run: _Run, interval: _Interval, size: int) -> dict[str, float
     )
     if dist.enabled:
         values["data_wait_max_ms"] = 1000 * slowest / max(interval.steps, 1)
+    values.update(measured or {})
     if run.metrics is not None:
         run.metrics.write(run.state.step, values)
     return values

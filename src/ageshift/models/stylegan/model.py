@@ -162,6 +162,16 @@ class StyleGAN(TrainingModel):
         )
 
     @torch.no_grad()
+    def realism_samples(self, count: int, random: torch.Generator) -> torch.Tensor:
+        """``count`` images of the EMA generator (random noise maps, no truncation) for FID/KID in training."""
+        device = next(self.generator_ema.parameters()).device
+        batches = []
+        for start in range(0, count, 64):
+            z = torch.randn(min(64, count - start), self.config.latent_dim, generator=random)
+            batches.append(self.generator_ema(z.to(device), noise="random").float().clamp(-1, 1).cpu())
+        return torch.cat(batches)
+
+    @torch.no_grad()
     def sample_grid(self, samples: Batch) -> torch.Tensor:
         """An 8×8 grid of the EMA generator's images of fixed latents, with the fixed noise maps."""
         device = next(self.generator_ema.parameters()).device
