@@ -88,6 +88,9 @@ def train_and_score(
             "stages": [{"size": 32, "batch_size": 16, "steps": steps}],
             "sample_every": max(steps // 4, 1),
             "checkpoint_every": steps,
+            # FID/KID against training images during the run: the curve per kimg (biased by few images).
+            "metrics_every": max(steps // 3, 1),
+            "metrics_images": 100,
         },
     )
     runs = work / f"runs-{name}"
@@ -95,6 +98,7 @@ def train_and_score(
     start = time.perf_counter()
     run = train(config, data, runs, quiet=True, tensorboard=False, handle_signals=False)
     seconds = time.perf_counter() - start
+    print_fid_curve(name, run / "metrics.csv", 16)
     model_dir = work / f"model-{name}"
     shutil.rmtree(model_dir, ignore_errors=True)
     export_run(run, model_dir)
@@ -109,6 +113,16 @@ def train_and_score(
         f"FID {fid:.1f}, KID {kid * 1000:.1f} ± {kid_std * 1000:.1f} ×10⁻³; ADA p {p:.3f}; run {run}"
     )
     return model_dir
+
+
+def print_fid_curve(name: str, metrics: Path, batch: int) -> None:
+    """The run's FID during training (100 samples against 100 training images) per thousand images shown."""
+    import csv
+
+    with metrics.open(newline="", encoding="utf-8") as stream:
+        rows = [row for row in csv.DictReader(stream) if row.get("fid")]
+    points = [f"{int(row['step']) * batch / 1000:.1f} kimg {float(row['fid']):.0f}" for row in rows]
+    print(f"{name}: FID during training (100 vs 100 training images): " + ", ".join(points))
 
 
 def project_photos(model_dir: Path) -> None:

@@ -13,6 +13,7 @@ from . import demo, evaluate, faces, generate, install, latent, prepare, serve, 
 from . import onnx  # noqa: E402,F401  isort: skip
 from . import distill  # noqa: E402,F401  isort: skip
 from . import stylize  # noqa: E402,F401  isort: skip
+from . import makeup  # noqa: E402,F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -88,6 +88,14 @@ def evaluate_command(
         }  # fmt: skip
         _evaluate_superres(translator, model, data, out, limit, record, face_options)
         return
+    if hasattr(translator, "transfer_pairs"):  # a makeup model: colour, identity and realism per region
+        used = [
+            name for name, given in (("--ages", ages), ("--age-estimator", age_estimator != "auto")) if given
+        ]
+        if used:
+            raise AgeshiftError(f"{model}: is a makeup model; {', '.join(used)} apply to age models")
+        _evaluate_makeup(translator, model, data, out, limit, record, skip, fid_weights)
+        return
     metrics = evaluate_model(
         translator,
         data,
@@ -108,6 +116,59 @@ def evaluate_command(
 
         update_card(model, evaluation=card_summary(metrics, Path(out)))
         say(f"recorded the summary in {Path(model) / 'config.json'}", err=False)
+
+
+def _evaluate_makeup(
+    translator: Any,
+    name: str,
+    data: Path,
+    out: Path,
+    limit: int | None,
+    record: bool,
+    skip: list[str],
+    fid_weights: Path | None,
+) -> None:
+    """``evaluate`` on a makeup model: region colour, identity and realism on held-out pairs."""
+    from ..evaluation.makeup import MAKEUP_SECTIONS, evaluate_makeup
+    from ..evaluation.report import write_report
+
+    wanted = tuple(section for section in MAKEUP_SECTIONS if section not in skip)  # identity, realism
+    figures = evaluate_makeup(translator, data, out, limit, sections=wanted, fid_weights=fid_weights)
+    metrics: dict[str, Any] = {
+        "format": "ageshift-evaluation",
+        "model": {"family": translator.family, "name": name},
+        "data": str(data),
+        "dataset": "makeup pairs",
+        "limit": limit,
+        "sections": ["makeup"],
+        "directions": {},
+        "makeup": figures,
+        "notes": [],
+        "skipped_files": [],
+    }
+    write_report(metrics, out)
+    regions = figures.get("regions", {})
+    for region, values in regions.items():
+        if values["before"] is not None and values["after"] is not None:
+            say(f"{region}: ΔE to the reference {values['before']:.1f} -> {values['after']:.1f}", err=False)
+    if "identity" in figures:
+        entry = figures["identity"]
+        say(f"identity ({entry['measure']}): {entry['source_to_output']} (different people: "
+            f"{entry['different_people']})", err=False)  # fmt: skip
+    say(f"report: {Path(out) / 'index.html'}", err=False)
+    if record:
+        from datetime import datetime, timezone
+
+        from ..pretrained import update_card
+
+        summary: dict[str, Any] = {
+            key: figures[key]
+            for key in ("pairs", "regions", "identity", "outside_change_255")
+            if key in figures
+        }
+        summary |= {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": str(data)}
+        update_card(name, evaluation=summary)
+        say(f"recorded the summary in {Path(name) / 'config.json'}", err=False)
 
 
 def _evaluate_superres(

@@ -562,7 +562,9 @@ def report_html(metrics: dict[str, Any], base: str = "") -> str:
     """
     # Super-resolution models are judged against the originals alone: no age estimator.
     estimator = (
-        "" if "upscaling" in metrics else f", age estimator {html.escape(str(metrics.get('age_estimator')))}"
+        ""
+        if "upscaling" in metrics or "makeup" in metrics
+        else f", age estimator {html.escape(str(metrics.get('age_estimator')))}"
     )
     parts = [
         "<h1>ageshift evaluation</h1>",
@@ -590,6 +592,10 @@ def report_html(metrics: dict[str, Any], base: str = "") -> str:
             )
     if metrics.get("conditional"):
         parts.append(conditional_html(metrics["conditional"], base))
+    if metrics.get("makeup"):
+        from .makeup import makeup_html
+
+        parts.append(makeup_html(metrics["makeup"], base))
     if metrics.get("upscaling"):
         parts.append(upscaling_html(metrics["upscaling"], metrics.get("model", {}).get("name")))
     if metrics.get("skipped_files"):

@@ -48,13 +48,21 @@ def _stage(item: StageLike) -> Stage:
     from ..models.translator import load
 
     model, request = item if isinstance(item, tuple) else (item, {})
-    return Stage(load(model) if isinstance(model, str) else model, dict(request))
+    loaded = load(model) if isinstance(model, str) else model
+    request = dict(request)
+    reference = request.pop("reference", None)
+    if reference is not None:  # a makeup stage: its reference face is bound to the model here
+        from .makeup import bind_reference
+
+        loaded = bind_reference(loaded, reference)
+    return Stage(loaded, request)
 
 
 def parse_stage(text: str) -> Stage:
     """A stage from its command-line form: ``MODEL`` or ``MODEL:key=value,...``.
 
-    Keys: ``direction``, ``target_age`` (or ``age``), ``strength``; any other key is an attribute
+    Keys: ``direction``, ``target_age`` (or ``age``), ``strength``, ``reference`` (a makeup model's reference
+    photo: ``models/makeup:direction=makeup,reference=ref.jpg``); any other key is an attribute
     (``MODEL:hair=blond,target_age=60``). Only a suffix after the last ``:`` that holds ``=`` is read as options,
     so folder names with colons still work.
 
@@ -71,8 +79,8 @@ def parse_stage(text: str) -> Stage:
         if not equals or not key or not value:
             raise AgeshiftError(f"stage {text!r}: option {item!r} is not key=value")
         key = key.strip().replace("-", "_")
-        if key == "direction":
-            request["direction"] = value
+        if key in ("direction", "reference"):
+            request[key] = value
         elif key in ("target_age", "age", "strength"):
             try:
                 request["strength" if key == "strength" else "target_age"] = float(value)

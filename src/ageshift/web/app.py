@@ -121,6 +121,19 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
                 type="filepath",
                 elem_id="upload",
             )
+            # A model that copies a reference face (makeup) gets a second upload; the rest of the page is shared.
+            takes_reference = hasattr(translator, "with_reference")
+            references = []
+            if takes_reference:
+                references.append(
+                    gr.File(
+                        label="Reference face (its makeup is copied; not needed for 'remove')",
+                        file_count="single",
+                        file_types=sorted(IMAGE_SUFFIXES),
+                        type="filepath",
+                        elem_id="reference",
+                    )
+                )
             with gr.Column():
                 names, controls = condition_controls(gr, translator.conditions.describe())
                 mode = gr.Radio(list(MODE_LABELS), value="each face", label="Apply to", elem_id="mode")
@@ -149,11 +162,13 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
             translator=translator,
             detector=detector,
             max_pixels=settings.max_pixels,
+            takes_reference=takes_reference,
         )
-        # The API's inputs follow the controls: (photo, *conditions in describe() order, strength, mode, upscale).
+        # The API's inputs follow the controls: (photo, [reference photo: makeup models], *conditions in
+        # describe() order, strength, mode, upscale).
         run_button.click(
             handler,
-            inputs=[upload, *controls, mode, upscale],
+            inputs=[upload, *references, *controls, mode, upscale],
             outputs=[before, after, table, message],
             concurrency_limit=settings.concurrency,
             api_name="transform",
@@ -308,11 +323,15 @@ def _on_transform(
     translator: Any,
     detector: Any,
     max_pixels: int,
+    takes_reference: bool = False,
 ) -> ProcessResult:
-    """The button's handler: ``values`` are the condition controls' values, the mode label, the upscaler."""
-    *condition_values, mode_label, upscale = values
+    """The button's handler: ``values`` are the reference upload (makeup models), the condition controls'
+    values, the mode label, the upscaler."""
+    reference = values[0] if takes_reference else None
+    *condition_values, mode_label, upscale = values[1:] if takes_reference else values
     return process(
         upload,
+        reference=reference,
         translator=translator,
         detector=detector,
         mode=MODE_LABELS.get(mode_label, mode_label),

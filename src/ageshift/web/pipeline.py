@@ -61,6 +61,7 @@ def process(
     strength: float | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     upscale: str | Any | None = None,
+    reference: str | Path | Image.Image | None = None,
 ) -> ProcessResult:
     """Edit one uploaded photo under one condition and prepare everything the page shows.
 
@@ -77,6 +78,7 @@ def process(
         max_pixels: refuse larger photos as possible decompression bombs.
         upscale: ``None`` or ``"none"``, a super-resolution model's name (:data:`UPSCALE_CHOICES`, or a model
             folder) or the loaded model: run on each edited face crop before paste-back (``mode="faces"``).
+        reference: a makeup model's reference photo (one face; its makeup is copied), path or image.
 
     Returns:
         ``ProcessResult(annotated_before, after, faces_table, message)``; the images are RGB PIL images of the
@@ -89,6 +91,15 @@ def process(
         photo = _read_upload(image, max_pixels)
     except AgeshiftError as error:
         return ProcessResult(None, None, [], f"Could not read this file: {error}")
+    if reference is not None and not (isinstance(reference, str) and not reference.strip()):
+        try:
+            from ..faces.makeup import bind_reference
+
+            translator = bind_reference(translator, _read_upload(reference, max_pixels), detector)
+        except AgeshiftError as error:
+            return ProcessResult(
+                draw_face_boxes(photo, []), None, [], f"Could not use the reference: {error}"
+            )
     try:
         upscaler = resolve_upscaler(upscale, getattr(translator, "device", "cpu"))
     except AgeshiftError as error:

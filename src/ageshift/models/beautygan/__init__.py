@@ -1,9 +1,19 @@
-"""BeautyGAN (Li et al., ACM MM 2018) building blocks: the makeup loss and the networks.
+"""The ``beautygan`` family: makeup transfer (Li et al., ACM MM 2018) and removal.
 
-The family itself (config, training model, ``@register_family``) is not written yet, so nothing is registered.
+Importing the package registers the family and the ``makeup`` data kind.
 """
 
+from .family import BeautyGANFamily
 from .losses import histogram_distance, makeup_loss
 from .networks import MakeupGenerator, PatchDiscriminator
+from .translator import MAKEUP_DIRECTIONS, MakeupTranslator
 
-__all__ = ["MakeupGenerator", "PatchDiscriminator", "histogram_distance", "makeup_loss"]
+__all__ = [
+    "MAKEUP_DIRECTIONS",
+    "BeautyGANFamily",
+    "MakeupGenerator",
+    "MakeupTranslator",
+    "PatchDiscriminator",
+    "histogram_distance",
+    "makeup_loss",
+]
