@@ -49,6 +49,22 @@ def tiny_stylegan(shared: dict) -> Path:
     return folder
 
 
+def tiny_makeup(shared: dict) -> Path:
+    """A real exported 32² makeup (beautygan) model with 4 channels, written once."""
+    folder = Path(shared["root"]) / "tiny-makeup"
+    if not (folder / "config.json").is_file():
+        import torch
+
+        from ageshift.models.beautygan import BeautyGANFamily
+        from ageshift.models.beautygan.config import BeautyGANConfig
+        from ageshift.models.beautygan.model import BeautyGAN
+
+        torch.manual_seed(0)
+        config = BeautyGANConfig(channels=4, num_res_blocks=1, disc_channels=4, perceptual_weight=0.0)
+        BeautyGANFamily.export(BeautyGAN(config), 32, {}, {"family": "beautygan"}).save_pretrained(folder)
+    return folder
+
+
 def face_photo() -> Image.Image:
     """A real public-domain face photo (scikit-image's astronaut), small enough to be quick."""
     from skimage import data
@@ -215,6 +231,13 @@ IMAGE_COMMANDS = [
         output_is_folder=False,
         noface="ok",  # no face: the centred square is stylized (pets, anything)
         folder_input=False,
+    ),
+    Command(
+        "makeup",
+        lambda src, out, shared: ["makeup", src, "--model", tiny_makeup(shared), "--remove", "--out", out],
+        _stem_png,
+        output_is_folder=True,
+        noface="ok",  # as for age: the photo is written unchanged with 0 faces
     ),
     Command(
         "estimate-age",
