@@ -59,7 +59,7 @@ def makeup_command(
     files = _collect_photos(photos, out)
     if reference is not None and not reference.is_file():
         raise AgeshiftError(f"{reference}: no such reference photo")
-    plan, targets = _plan_outputs(files, out, report, None)
+    _, targets = _plan_outputs(files, out, report, None)
     translator: Any = ageshift.load(model)
     if not hasattr(translator, "with_reference"):
         raise AgeshiftError(f"{model}: is a {translator.family} model, not a makeup model (family beautygan)")

@@ -23,7 +23,7 @@ import torch
 
 from ..data.synthetic_makeup import delta_e, region_colours
 from ..errors import AgeshiftError
-from ..faces.regions import REGIONS, region_masks
+from ..faces.regions import REGIONS
 from ..image import make_grid, tensor_to_pil, tensor_to_uint8
 from ..io import save_image
 
@@ -108,8 +108,7 @@ def evaluate_makeup(
                 if wanted is not None and first is not None and last is not None:
                     before[region].append(delta_e(first, wanted))
                     after[region].append(delta_e(last, wanted))
-            masks = region_masks(source_points, size)
-            outside = ~(masks.lips | masks.eyes)
+            outside = ~(pairs["source_masks"][index, 0] | pairs["source_masks"][index, 1]).numpy()
             change = (made_up[index] - sources[index]).abs().numpy().transpose(1, 2, 0)[outside]
             outside_change.append(float(change.mean()) * 127.5)
         regions = {}

@@ -67,9 +67,17 @@ def reference_face(
 
 
 def bind_reference(
-    model: Any, reference: str | Path | Image.Image, detector: str | FaceDetector = "mtcnn"
+    model: Any,
+    reference: str | Path | Image.Image,
+    detector: str | FaceDetector = "mtcnn",
+    *,
+    name: str | None = None,
+    aligned: bool = False,
+    min_face_size: float = 40.0,
 ) -> MakeupTranslator:
     """``model`` bound to the one face of ``reference`` (a photo path or image), aligned like its crops.
+
+    ``name`` (default: the path), ``aligned`` and ``min_face_size`` are as for :func:`reference_face`.
 
     Raises:
         AgeshiftError: ``model`` is not a makeup model; ReferenceFaceError: no face or several.
@@ -80,9 +88,11 @@ def bind_reference(
         raise AgeshiftError(
             f"reference: a {getattr(model, 'family', '?')} model takes no makeup reference (only makeup models do)"
         )
-    name = str(reference) if not isinstance(reference, Image.Image) else "the reference"
+    if name is None:
+        name = str(reference) if not isinstance(reference, Image.Image) else "the reference"
     image = reference if isinstance(reference, Image.Image) else load_image(reference)
-    return model.with_reference(reference_face(image, model, detector, name=name))
+    crop = reference_face(image, model, detector, min_face_size, name=name, aligned=aligned)
+    return model.with_reference(crop)
 
 
 def makeup_photo(
@@ -123,10 +133,9 @@ def makeup_photo(
     else:
         if reference is None:
             raise AgeshiftError("makeup needs a reference photo (or remove=True)")
-        crop = reference_face(
-            reference, model, detector, name=reference_name, aligned=reference_aligned,
+        bound = bind_reference(
+            model, reference, detector, name=reference_name, aligned=reference_aligned,
             min_face_size=float(options.get("min_face_size", 40.0)),
         )  # fmt: skip
-        bound = model.with_reference(crop)
     direction = "remove" if remove else "makeup"
     return age_photo(photo, bound, direction, strength=strength, detector=detector, **options)

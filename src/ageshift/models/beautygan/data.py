@@ -311,8 +311,9 @@ def prepare_makeup_folder(
                 skipped.append(SkippedFile(path, str(error)))
                 continue
             except Exception as error:  # the landmark model failing on one file must not stop the folder
-                message = getattr(error, "args", [""])[0] if getattr(error, "args", None) else repr(error)
-                skipped.append(SkippedFile(path, f"no face landmarks found ({message})"))
+                skipped.append(
+                    SkippedFile(path, f"no face landmarks found ({str(error) or type(error).__name__})")
+                )
                 continue
             if points.shape != (68, 2) or not np.isfinite(points).all():
                 skipped.append(SkippedFile(path, "no face landmarks found"))
@@ -332,8 +333,9 @@ def held_out_pairs(root: str | Path, size: int, count: int | None = None) -> dic
     """Held-out (``test/``, else training) sources and references paired in order, with masks and points.
 
     Returns:
-        ``{"source", "reference"}`` ``(N, 3, S, S)`` images and ``{"source_points", "reference_points"}``
-        lists of ``(68, 2)`` arrays, ``N = min(count, sources, references)``.
+        ``{"source", "reference"}`` ``(N, 3, S, S)`` images, ``{"source_masks", "reference_masks"}``
+        ``(N, 3, S, S)`` boolean region masks and ``{"source_points", "reference_points"}`` lists of ``(68, 2)``
+        arrays, ``N = min(count, sources, references)``.
     """
     root = Path(root)
     points = read_landmarks(root)
@@ -344,5 +346,6 @@ def held_out_pairs(root: str | Path, size: int, count: int | None = None) -> dic
         if faces is None:
             raise DataError(f"{root}: no {folder} faces with landmarks")
         pairs[stream], pairs[f"{stream}_points"] = faces.images, faces.points
+        pairs[f"{stream}_masks"] = faces.masks.bool()
     total = min(len(pairs["source"]), len(pairs["reference"]), count or math.inf)
     return {key: value[: int(total)] for key, value in pairs.items()}
