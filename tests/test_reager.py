@@ -165,3 +165,49 @@ def test_age_photo_adds_the_students_change_and_leaves_the_rest_alone() -> None:
     assert np.array_equal(output[outside], pixels[outside].astype(int))
     assert np.abs(output - pixels.astype(int)).max() > 0  # the face did change
     assert result.condition is not None and result.condition.target_age == 75
+
+
+class _FlickeringStudent:
+    """A student whose change carries fresh noise on every call, as a real model's does across video frames."""
+
+    def __init__(self, student: ReagerTranslator, seed: int = 0) -> None:
+        self.student, self.rng = student, torch.Generator().manual_seed(seed)
+
+    def __getattr__(self, name: str):
+        return getattr(self.student, name)
+
+    def predict_delta(self, images, *args, **kwargs):
+        delta = self.student.predict_delta(images, *args, **kwargs)
+        return delta + 0.05 * torch.randn(delta.shape, generator=self.rng)
+
+
+def test_video_stabiliser_keeps_the_full_resolution_change_path_and_damps_its_flicker() -> None:
+    from ageshift.faces import age_photo
+    from ageshift.faces.types import FaceDetection, filter_detections
+    from ageshift.video.stabilise import StabilisedTranslator, TemporalStabiliser
+
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(30, 220, (96, 96, 3), dtype=np.uint8)
+    points = np.array([[38.0, 40.0], [58.0, 40.0], [48.0, 52.0], [40.0, 62.0], [56.0, 62.0]])
+    (face,) = filter_detections([FaceDetection((28.0, 24.0, 68.0, 72.0), points, 0.99)], 0, 0, 1)
+    flicker = {}
+    for strength in (0.0, 0.8):
+        model = StabilisedTranslator(_FlickeringStudent(tiny_student(32)), TemporalStabiliser(strength))
+        frames = []
+        for _ in range(8):
+            model.expect([(0, face, points)])
+            result = age_photo(
+                Image.fromarray(pixels), model, target_age=75, current_age=25.0, detections=[face],
+                max_faces=1, min_face_size=0.0, min_score=0.0,
+            )  # fmt: skip
+            (edited,) = result.faces
+            x0, y0, x1, y1 = edited.mask_box
+            output = np.asarray(result.image).astype(np.float32)
+            outside = np.ones(pixels.shape[:2], bool)
+            outside[y0:y1, x0:x1] = False
+            # The change is still added on the photo's own grid: no pixel outside the face is resampled.
+            assert np.array_equal(output[outside], pixels[outside].astype(np.float32))
+            frames.append(output[y0:y1, x0:x1])
+        flicker[strength] = float(np.abs(np.diff(np.stack(frames[2:]), axis=0)).mean())
+    assert flicker[0.0] > 1.0  # the noise shows frame by frame
+    assert flicker[0.8] < 0.6 * flicker[0.0]

@@ -74,19 +74,36 @@ class TemporalStabiliser:
             ``crop + stabilised change`` as an RGB crop.
         """
         current = np.asarray(output, np.float32) - np.asarray(crop, np.float32)
-        change = current
+        change = self.stabilise_change(track_id, current, matrix, raw)
+        pixels = np.clip(np.asarray(crop, np.float32) + change, 0, 255).round().astype(np.uint8)
+        return Image.fromarray(pixels)
+
+    def stabilise_change(
+        self, track_id: int, current: np.ndarray, matrix: np.ndarray, raw: np.ndarray
+    ) -> np.ndarray:
+        """One face's change this frame, blended with its previous (warped) change.
+
+        Args:
+            track_id: the face's track.
+            current: ``(S, S, 3)`` float change the model made in this frame's crop (grey levels).
+            matrix: ``(2, 3)`` frame pixels → this crop's pixels.
+            raw: ``(5, 2)`` unsmoothed landmarks of this frame.
+
+        Returns:
+            The stabilised ``(S, S, 3)`` float32 change (also kept as the track's state).
+        """
+        change = np.asarray(current, np.float32)
         if track_id in self._state and self.strength > 0:
             previous_change, previous_matrix, previous_raw = self._state[track_id]
             # crop_t(p) = frame_t(M_t⁻¹ p) = frame_{t-1}(S M_t⁻¹ p) = crop_{t-1}(M_{t-1} S M_t⁻¹ p)
             scene = similarity_transform(raw, previous_raw)
             to_previous = _compose(previous_matrix, _compose(scene, invert_affine(matrix)))
             warped = warp_change(previous_change, to_previous)
-            disagreement = np.abs(current - warped).mean(-1, keepdims=True)
+            disagreement = np.abs(change - warped).mean(-1, keepdims=True)
             weight = self.strength * np.exp(-((disagreement / self.tolerance) ** 2))
-            change = (1.0 - weight) * current + weight * warped
+            change = (1.0 - weight) * change + weight * warped
         self._state[track_id] = (change, matrix, np.asarray(raw, np.float64))
-        pixels = np.clip(np.asarray(crop, np.float32) + change, 0, 255).round().astype(np.uint8)
-        return Image.fromarray(pixels)
+        return change
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
@@ -98,8 +115,9 @@ class StabilisedTranslator:
     """A translator proxy for :func:`~ageshift.faces.age_photo` that stabilises each face's edit over time.
 
     Before each frame, :meth:`expect` gives it the frame's faces in the order ``age_photo`` will crop them; its
-    ``translate`` then runs the real model and blends each output with that track's previous change. Every
-    other attribute is the wrapped translator's.
+    ``translate`` then runs the real model and blends each output with that track's previous change. A
+    change-predicting model (``predicts_delta``) is stabilised in :meth:`predict_delta` instead, so ``age_photo``
+    still adds the stabilised change at each face's real size. Every other attribute is the wrapped translator's.
 
     Args:
         translator: the model (or chain) to run.
@@ -132,3 +150,34 @@ class StabilisedTranslator:
             )
             for crop, output, (track_id, detection, raw) in zip(crops, outputs, self._faces, strict=True)
         ]
+
+    def predict_delta(self, images: Any, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped model's change per crop, each blended with its track's previous change.
+
+        Args:
+            images: ``(B, 3, S, S)`` aligned crops, RGB float in ``[-1, 1]``, in ``age_photo``'s order.
+            *args, **kwargs: the wrapped ``predict_delta``'s ages and strength.
+
+        Returns:
+            ``(B, 3, S, S)`` float32 stabilised change in ``[-1, 1]`` units, at the crops' size.
+        """
+        import torch
+
+        deltas = self._translator.predict_delta(images, *args, **kwargs)
+        if deltas.shape[-2:] != images.shape[-2:]:  # the stabiliser works in the crops' own frame
+            deltas = torch.nn.functional.interpolate(
+                deltas, size=tuple(images.shape[-2:]), mode="bilinear", align_corners=False
+            )
+        if len(images) != len(self._faces):
+            return deltas
+        points = self._spec.points()
+        stabilised = [
+            self._stabiliser.stabilise_change(
+                track_id,
+                delta.permute(1, 2, 0).numpy() * 127.5,
+                similarity_transform(detection.landmarks, points),
+                raw,
+            )
+            for delta, (track_id, detection, raw) in zip(deltas, self._faces, strict=True)
+        ]
+        return torch.from_numpy(np.stack(stabilised)).permute(0, 3, 1, 2) / 127.5
