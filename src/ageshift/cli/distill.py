@@ -33,8 +33,21 @@ def _default_estimator(data: Path) -> str:
 
 @app.command("distill")
 def distill_command(
-    teacher: Path = typer.Argument(..., help="Model folder that re-ages faces (conditional or two-domain)."),
-    data: Path | None = typer.Option(None, "--data", help="FACES folder (train/ and test/, or images)."),
+    teacher: Path = typer.Argument(
+        ...,
+        help="Model folder that re-ages faces (conditional or two-domain), or a latent generator: dcgan (the "
+        "packaged one) or a stylegan model folder, walking --direction.",
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="FACES folder (train/ and test/, or images); a latent teacher makes its own faces.",
+    ),
+    direction: str = typer.Option(
+        "age",
+        "--direction",
+        help="A latent teacher's age direction: a direction folder, or age (fitted once).",
+    ),
     out: Path = typer.Option(..., "--out", help="Model folder the student is exported to."),
     ages: str = typer.Option("20-80", "--ages", help="Target ages the student learns, MIN-MAX years."),
     runs: Path = typer.Option(Path("runs"), "--runs", help="Folder of numbered training runs."),
@@ -60,6 +73,7 @@ def distill_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Distil TEACHER into a fast re-aging U-Net (FRAN-style) trained on pairs the teacher makes on the fly."""
+    from ..models.reager.latent_teacher import is_latent_teacher
     from ..models.translator import load
     from ..outputs import OutputPlan, refuse_same_folder
     from ..pretrained import CONFIG_FILE, WEIGHTS_FILE
@@ -68,10 +82,11 @@ def distill_command(
     from ..training.rundir import latest_run
 
     low, high = parse_ages(ages)
-    plan = OutputPlan([teacher, *([data] if data else [])])
+    inputs = [path for path in (teacher, data) if path is not None and str(path) != "dcgan"]
+    plan = OutputPlan(inputs)
     plan.folder(out, "--out")
     plan.folder(runs, "--runs")
-    refuse_same_folder(out, [path for path in (teacher, data, runs) if path is not None])
+    refuse_same_folder(out, [*inputs, runs])
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise AgeshiftError(
             f"{out}: folder exists and is not empty (use --overwrite to replace its model files)"
@@ -79,17 +94,33 @@ def distill_command(
     for file_name in (CONFIG_FILE, WEIGHTS_FILE):
         plan.claim(out / file_name, option="--out")
     resume_run = latest_run(runs) if resume else None
+    latent = is_latent_teacher(str(teacher))
     if resume_run is None:
-        if data is None:
-            raise ConfigError("--data FACES is required to start a distillation (or --resume a run)")
-        if not data.is_dir():
-            raise AgeshiftError(f"{data}: face folder does not exist")
-        model = load(teacher)  # a bad teacher fails here, before a run folder exists
-        side = size or model.image_size
+        if latent:
+            if data is not None:
+                raise ConfigError(
+                    f"{teacher} is a latent generator: it makes its own faces, so drop --data {data}"
+                )
+            from ..latent.sources import load_generator
+
+            side = size or load_generator(str(teacher)).image_size  # a bad generator fails here
+            # The run records the generator as its data source; nothing is read from it as a folder.
+            data = teacher if teacher.is_dir() else runs
+            reader = age_estimator or "packaged"
+            spec = str(teacher) if str(teacher) == "dcgan" else str(teacher.resolve())
+        else:
+            if data is None:
+                raise ConfigError("--data FACES is required to start a distillation (or --resume a run)")
+            if not data.is_dir():
+                raise AgeshiftError(f"{data}: face folder does not exist")
+            side = size or load(teacher).image_size  # a bad teacher fails here, before a run folder exists
+            reader = age_estimator or _default_estimator(data)
+            spec = str(teacher.resolve())
         settings = [
-            f"model.teacher={teacher.resolve()}",
+            f"model.teacher={spec}",
+            f"model.teacher_direction={Path(direction).resolve() if Path(direction).exists() else direction}",
             f"model.age_range=[{low:g}, {high:g}]",
-            f"model.age_estimator={age_estimator or _default_estimator(data)}",
+            f"model.age_estimator={reader}",
             *overrides,
         ]
         config = train_config(preset, None, settings, family="reager")

@@ -172,7 +172,7 @@ def sample_domains(
     Returns:
         ``({"A": pool, "B": pool}, cost statistics)``.
     """
-    years_per_strength = _years_per_strength(direction)
+    slope = years_per_strength(direction)
     rng = np.random.default_rng(config.seed)
     latent_rng = torch.Generator().manual_seed(config.seed)
     pools = {"A": _Pool(), "B": _Pool()}
@@ -201,7 +201,7 @@ def sample_domains(
         ages = np.asarray(score_function(images), dtype=np.float64)
         stats["renders_scored"] += len(ages)
         used = _take_raw(pools, images, latents, ages, index, config, stats)
-        if direction is not None and years_per_strength is not None and len(pools["B"].ages) < config.count:
+        if direction is not None and slope is not None and len(pools["B"].ages) < config.count:
             _steer_into_old(
                 generator,
                 score_function,
@@ -210,7 +210,7 @@ def sample_domains(
                 latents[~used],
                 ages[~used],
                 index[~used],
-                years_per_strength,
+                slope,
                 config,
                 rng,
                 stats,
@@ -244,7 +244,7 @@ def _take_raw(
     return used
 
 
-def _years_per_strength(direction: LatentDirection | None) -> float | None:
+def years_per_strength(direction: LatentDirection | None) -> float | None:
     """The direction's measured (or, failing that, fitted) years per unit strength; ``None`` without one."""
     if direction is None:
         return None

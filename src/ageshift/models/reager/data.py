@@ -1,8 +1,10 @@
-"""Distillation data: faces from a folder, and a teacher model that re-ages them on the fly.
+"""Distillation data: faces from a folder and a teacher model that re-ages them on the fly, or a latent
+generator that makes both the faces and their re-aged versions (:mod:`.latent_teacher`).
 
 Registered as the ``distill`` data kind. Each batch holds the faces (``images``), the teacher's re-aged faces
-(``targets``) and the ages of both (``current_age``, ``target_age``, years). Target ages and identity pairs are
-drawn with the trainer's generator and the teacher is deterministic, so a resumed run replays the same pairs.
+(``targets``) and the ages of both (``current_age``, ``target_age``, years). Target ages, identity pairs and a
+latent teacher's latents are drawn with the trainer's generator and the teachers are deterministic, so a resumed
+run replays the same pairs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ...image import uint8_to_tensor
 from ...io import list_images, load_image
 from ...training.data import DATA_KINDS, DataSource, TrainingData
 from .config import ReagerConfig
+from .latent_teacher import LatentTeacher, is_latent_teacher
 
 
 class Teacher:
@@ -107,8 +110,13 @@ def _folder_images(folder: Path, size: int, skipped: list[SkippedFile]) -> torch
 class DistillationPairs(TrainingData):
     """Faces under ``FACES/train`` (or ``FACES`` itself) re-aged by the teacher; ``FACES/test`` feeds the samples.
 
-    Faces are decoded once and kept at the stage size (the student trains on a few thousand faces).
+    Faces are decoded once and kept at the stage size (the student trains on a few thousand faces). With a
+    latent teacher the faces are generated instead (fresh latents every batch; a fixed set for the samples) and
+    ``source`` is only recorded.
     """
+
+    #: Generated faces the sample grids of a latent teacher's run show.
+    latent_samples = 16
 
     kind = "distill"
 
@@ -116,16 +124,23 @@ class DistillationPairs(TrainingData):
         if isinstance(source, tuple):
             raise ConfigError("distillation trains on one folder of faces: pass --data FACES")
         self.root = Path(source)
-        if not self.root.is_dir():
-            raise DataError(f"{self.root}: face folder does not exist")
         self.model_config: ReagerConfig = config.model_config()
-        self.teacher = Teacher(self.model_config)
         self.skipped: list[SkippedFile] = []
         self.seed = seed
+        self.teacher: Teacher | LatentTeacher
+        if is_latent_teacher(self.model_config.teacher):
+            self.teacher = LatentTeacher(self.model_config, progress)
+            self.size = size
+            return
+        if not self.root.is_dir():
+            raise DataError(f"{self.root}: face folder does not exist")
+        self.teacher = Teacher(self.model_config)
         self.set_size(size)
 
     def set_size(self, size: int) -> None:
         self.size = size
+        if isinstance(self.teacher, LatentTeacher):
+            return
         train = self.root / "train"
         faces = _folder_images(train if train.is_dir() else self.root, size, self.skipped)
         if faces is None:
@@ -140,11 +155,15 @@ class DistillationPairs(TrainingData):
             self.sampler = EpochSampler(len(faces), self.seed, salt=0)
 
     def counts(self) -> dict[str, int]:
+        if isinstance(self.teacher, LatentTeacher):
+            return {}  # generated on the fly: no fixed set
         return {"images": len(self.faces)}
 
     def next_batch(
         self, batch_size: int, random: torch.Generator, flip_probability: float
     ) -> dict[str, torch.Tensor]:
+        if isinstance(self.teacher, LatentTeacher):
+            return self.teacher.sample(batch_size, self.size, random)
         indices = self.sampler.next(batch_size)
         images = flip_horizontally(
             self.faces[indices], random_flip_mask(batch_size, random, flip_probability)
@@ -153,17 +172,26 @@ class DistillationPairs(TrainingData):
 
     def samples(self, count: int) -> dict[str, torch.Tensor]:
         """Held-out faces with the teacher at fixed target ages (young, middle, old by turns)."""
+        if isinstance(self.teacher, LatentTeacher):
+            fixed = torch.Generator().manual_seed(self.seed + 1)
+            return self.teacher.sample(min(count, self.latent_samples), self.size, fixed)
         source = self.held_out if self.held_out is not None else self.faces
         images = source[: min(count, len(source))]
         return {"images": images, **self.teacher.pairs(images, torch.Generator().manual_seed(0))}
 
     def state_dict(self) -> dict[str, Any]:
+        if isinstance(self.teacher, LatentTeacher):
+            return {}  # its latents come from the trainer's generator, which the checkpoint holds
         return {"images": self.sampler.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.sampler.load_state_dict(state["images"])
+        if not isinstance(self.teacher, LatentTeacher):
+            self.sampler.load_state_dict(state["images"])
 
     def describe(self) -> dict[str, Any]:
+        if isinstance(self.teacher, LatentTeacher):
+            source = f"faces generated by {self.model_config.teacher} along its age direction"
+            return {"kind": self.kind, "root": source, "counts": {}, "teacher": self.teacher.describe()}
         return {
             "kind": self.kind,
             "root": str(self.root),
