@@ -9,10 +9,15 @@ Parts:
   measurable age cue, ``ageshift.data.synthetic.measure_age_cue``) and the identity drift (the synthetic
   identity descriptor's distance between input and output, ``ageshift.data.synthetic_identity``) of teacher and
   student, and the student's mean absolute difference from the teacher.
+- ``latent`` (needs ``--student`` distilled from a latent teacher, e.g. ``ageshift distill dcgan``): on 60 fresh
+  latents of the student's teacher (its generator and age direction, read from the student's config), for the same
+  target ages, the packaged estimator's age error of the teacher's renders and of the student's outputs, the dlib
+  identity distance input → output of both, and the student's mean absolute difference from the teacher.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_reager.py --part cost
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_reager.py --part quality \
         --teacher TEACHER --student STUDENT --faces FACES
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_reager.py --part latent --student STUDENT
 """
 
 from __future__ import annotations
@@ -104,9 +109,35 @@ def run_quality(teacher_folder: str, student_folder: str, faces_folder: str) -> 
     return rows
 
 
+def run_latent(student_folder: str, count: int = 60) -> list[dict]:
+    import ageshift
+    from ageshift.latent.scoring import packaged_age_function, packaged_identity_distance
+    from ageshift.models.reager.config import ReagerConfig
+    from ageshift.models.reager.latent_teacher import LatentTeacher
+
+    student = ageshift.load(student_folder)
+    config = ReagerConfig(**{**student.config, "image_size": student.image_size})
+    teacher = LatentTeacher(config, progress=False)
+    ages, identity = packaged_age_function(), packaged_identity_distance()
+    latents = teacher.generator.sample_latents(count, torch.Generator().manual_seed(12345))
+    rows = []
+    for target in TARGETS:
+        pairs = teacher.pairs_at(latents, torch.full((count,), target), teacher.generator.image_size)
+        faces = pairs["images"]
+        learnt = student.translate(faces, target_age=pairs["target_age"], current_age=pairs["current_age"])
+        row = {"target_age": target, "mean_current_age": round(float(pairs["current_age"].mean()), 1),
+               "mean_aimed_age": round(float(pairs["target_age"].mean()), 1)}  # fmt: skip
+        for name, output in (("teacher", pairs["targets"]), ("student", learnt)):
+            row[f"{name}_age_error"] = round(float(np.abs(ages(output) - target).mean()), 2)
+            row[f"{name}_identity_drift"] = round(float(np.mean(identity(faces, output))), 4)
+        row["student_vs_teacher_l1"] = round(float((learnt - pairs["targets"]).abs().mean()), 4)
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("cost", "quality", "all"), default="cost")
+    parser.add_argument("--part", choices=("cost", "quality", "latent", "all"), default="cost")
     parser.add_argument("--teacher", help="teacher model folder (quality)")
     parser.add_argument(
         "--student", help="student model folder (quality; cost: instead of the default student)"
@@ -121,6 +152,12 @@ def main() -> None:
             parser.error("--part quality needs --teacher, --student and --faces")
         torch.set_num_threads(1)
         for row in run_quality(args.teacher, args.student, args.faces):
+            print(json.dumps(row))
+    if args.part == "latent":
+        if not args.student:
+            parser.error("--part latent needs --student")
+        torch.set_num_threads(1)
+        for row in run_latent(args.student):
             print(json.dumps(row))
 
 

@@ -70,16 +70,30 @@ class LatentTeacher:
     def sample(self, count: int, size: int, random: torch.Generator) -> dict[str, torch.Tensor]:
         """``count`` generated pairs at ``size²``: ``images``, ``targets``, ``current_age``, ``target_age``."""
         latents = self.generator.sample_latents(count, random)
-        images = self._render(latents, size)
-        current = self.current_ages(images)
         low, high = self.config.age_range
         wanted = low + (high - low) * torch.rand(count, generator=random)
         identity = torch.rand(count, generator=random) < self.config.identity_fraction
+        return self.pairs_at(latents, wanted, size, identity)
+
+    @torch.inference_mode()
+    def pairs_at(
+        self,
+        latents: torch.Tensor,
+        target_age: torch.Tensor,
+        size: int,
+        identity: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Pairs for given latents ``(B, latent_dim)`` aimed at ``target_age`` ``(B,)`` years (``identity``: a
+        ``(B,)`` mask of pairs kept unchanged)."""
+        images = self._render(latents, size)
+        current = self.current_ages(images)
         limit = self.config.max_strength
-        strength = ((wanted - current) / self.years_per_strength).clamp(-limit, limit)
-        strength = torch.where(identity, torch.zeros_like(strength), strength)
+        strength = ((target_age - current) / self.years_per_strength).clamp(-limit, limit)
+        if identity is not None:
+            strength = torch.where(identity, torch.zeros_like(strength), strength)
         targets = self._render(self.direction.apply(latents, strength), size)
-        targets[identity] = images[identity]  # exactly the input: a zero age difference is the identity
+        if identity is not None:
+            targets[identity] = images[identity]  # exactly the input: a zero age difference is the identity
         aimed = (current + strength * self.years_per_strength).clamp(0.0, 150.0)
         return {"images": images, "targets": targets, "current_age": current, "target_age": aimed}
 
