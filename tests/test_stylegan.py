@@ -453,3 +453,22 @@ def test_fid_kid_in_training_with_the_packaged_inception(tmp_path: Path) -> None
     run = train(config, _image_folder(tmp_path / "pets"), tmp_path / "runs", quiet=True, tensorboard=False)
     (row,) = [row for row in _metrics_rows(run) if "fid" in row]
     assert row["step"] == 2 and row["fid"] > 1.0 and np.isfinite(row["kid_std"])
+
+
+def test_lazy_regularisation_scales_adam_as_in_the_paper() -> None:
+    """A group regularised every k steps trains with lr·c and β^c, c = k/(k+1) (StyleGAN2 appendix B)."""
+    from ageshift.training.phases import resolve_precision
+    from ageshift.training.state import build_state
+
+    device = torch.device("cpu")
+    overrides = {"model": {**TINY, "r1_every": 16, "path_length_weight": 2.0, "path_length_every": 4}}
+    config = train_config("fast", family="stylegan", overrides=overrides)
+    state = build_state(config, device, resolve_precision("fp32", device), config.model_config())
+    groups = {name: optimizer.param_groups[0] for name, optimizer in state.optimizers.items()}
+    assert groups["discriminator"]["lr"] == pytest.approx(config.learning_rate * 16 / 17)
+    assert groups["discriminator"]["betas"][1] == pytest.approx(config.betas[1] ** (16 / 17))
+    assert groups["generator"]["lr"] == pytest.approx(config.learning_rate * 4 / 5)
+    assert groups["discriminator"]["betas"][0] == config.betas[0] == 0.0
+    plain = train_config("fast", family="stylegan", overrides={"model": {**TINY, "r1_gamma": 0.0}})
+    state = build_state(plain, device, resolve_precision("fp32", device), plain.model_config())
+    assert state.optimizers["discriminator"].param_groups[0]["lr"] == pytest.approx(plain.learning_rate)

@@ -110,6 +110,16 @@ class TrainingModel(nn.Module, ABC):
         """A ``(3, H, W)`` grid in ``[-1, 1]`` showing what the model does to fixed samples (eval mode is set
         by the caller)."""
 
+    def optimizer_ratios(self) -> dict[str, float]:
+        """Per optimiser group, a ratio ``c`` that scales its learning rate to ``c · lr`` and its Adam betas to
+        ``β^c``; empty (the default) leaves the configured settings alone.
+
+        A family whose group also takes a lazy regularisation step every ``k`` steps returns ``k / (k + 1)``
+        there, so the ``k`` main steps plus the regulariser's step move the weights as ``k`` plain steps would
+        (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN", appendix B).
+        """
+        return {}
+
     def family_state(self) -> dict[str, Any]:
         """Training state besides weights and optimisers (image pools, ADA's ``p``): tensors and plain values."""
         return {}

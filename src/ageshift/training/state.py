@@ -63,6 +63,18 @@ def learning_rate_factor(step: int, total_steps: int, constant_fraction: float) 
     return max(0.0, (total_steps - step) / max(1, total_steps - constant_steps))
 
 
+def scaled_settings(settings: dict[str, Any], ratio: float) -> dict[str, Any]:
+    """Adam settings for a group with a lazy regulariser: ``lr · c`` and ``β^c`` (see
+    :meth:`~ageshift.models.family.TrainingModel.optimizer_ratios`); ``c = 1`` returns them unchanged."""
+    if ratio == 1.0:
+        return settings
+    return {
+        **settings,
+        "lr": settings["lr"] * ratio,
+        "betas": tuple(beta**ratio for beta in settings["betas"]),
+    }
+
+
 def build_state(
     config: TrainConfig, device: torch.device, precision: Precision, model_config: Any
 ) -> TrainingState:
@@ -88,9 +100,10 @@ def build_state(
     optimizers: dict[str, torch.optim.Optimizer] = {}
     schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
     scalers: dict[str, torch.amp.GradScaler] = {}
+    ratios = model.optimizer_ratios()
     for name, parameters in model.optimizer_groups().items():
         # The fused kernel updates all parameters in one pass (a few % of a CPU step); MPS lacks it.
-        settings = config.optimizer_settings(name)
+        settings = scaled_settings(config.optimizer_settings(name), ratios.get(name, 1.0))
         optimizers[name] = torch.optim.Adam(parameters, **settings, fused=device.type in ("cpu", "cuda"))
         schedulers[name] = torch.optim.lr_scheduler.LambdaLR(optimizers[name], schedule)
         scalers[name] = torch.amp.GradScaler(scaler_device, enabled=precision.scale_gradients)

@@ -72,6 +72,15 @@ class StyleGAN(TrainingModel):
             "discriminator": list(self.discriminator.parameters()),
         }
 
+    def optimizer_ratios(self) -> dict[str, float]:
+        config = self.config
+        ratios = {}
+        if config.r1_gamma > 0 and config.r1_every > 1:
+            ratios["discriminator"] = config.r1_every / (config.r1_every + 1)
+        if config.path_length_weight > 0 and config.path_length_every > 1:
+            ratios["generator"] = config.path_length_every / (config.path_length_every + 1)
+        return ratios
+
     def phases(self) -> list[Phase]:
         config = self.config
         phases = [Phase("generator", "generator")]
