@@ -107,3 +107,63 @@ def test_distill_refuses_bad_input_clearly(setup: dict[str, Path], tmp_path: Pat
               "--runs", str(tmp_path / "runs"), "-q"])  # fmt: skip
     assert exit.value.code == 2
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def _distil_with_cache(setup: dict[str, Path], tmp_path: Path, cache: Path, *extra: str) -> int | str | None:
+    try:
+        main(["distill", str(setup["teacher"]), "--data", str(setup["faces"]), "--out", str(tmp_path / "student"),
+              "--runs", str(tmp_path / "runs"), "--cache", str(cache), "--steps", "4", "--size", "32",
+              "--age-estimator", "cue", "--set", "model.perceptual=none", "--set", "model.channels=[4, 8]",
+              "--overwrite", "-q", *extra])  # fmt: skip
+    except SystemExit as exit:
+        return exit.code
+    return None
+
+
+def test_cached_pairs_are_made_once_resume_after_a_crash_and_refuse_other_settings(
+    setup: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from ageshift.models.reager import data as distill_data
+    from ageshift.models.reager import pair_cache
+
+    faces = len(list((setup["faces"] / "train").rglob("*.png")))
+    real_pairs, calls = distill_data.Teacher.pairs, []
+
+    def crashing(self, images, random, identity_fraction=None):
+        calls.append(len(images))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the machine stops in the middle of the third batch
+        return real_pairs(self, images, random, identity_fraction)
+
+    monkeypatch.setattr(distill_data.Teacher, "pairs", crashing)
+    cache = tmp_path / "pairs"
+    assert _distil_with_cache(setup, tmp_path, cache, "--pairs-per-face", "2") not in (None, 0)
+    index = json.loads((cache / "size-32" / "pairs.json").read_text())
+    assert len(index["entries"]) == 16 and not index["complete"]  # two whole batches were kept
+    monkeypatch.setattr(distill_data.Teacher, "pairs", real_pairs)
+    assert _distil_with_cache(setup, tmp_path, cache, "--pairs-per-face", "2") in (None, 0)
+    index = json.loads((cache / "size-32" / "pairs.json").read_text())
+    assert index["complete"] and len(index["entries"]) == 2 * faces
+    assert len({entry["target_age"] for entry in index["entries"]}) == 2 * faces  # fresh ages per pair
+    assert ageshift.load(tmp_path / "student").family == "reager"
+    # The same ages as a build that never stopped: each batch's draw depends on its position only.
+    fresh = tmp_path / "fresh"
+    assert _distil_with_cache(setup, tmp_path, fresh, "--pairs-per-face", "2") in (None, 0)
+    again = json.loads((fresh / "size-32" / "pairs.json").read_text())
+    assert [entry["target_age"] for entry in again["entries"]] == [e["target_age"] for e in index["entries"]]
+
+    def never(*args, **kwargs):
+        raise AssertionError("the teacher ran although the pairs were cached")
+
+    monkeypatch.setattr(distill_data.Teacher, "pairs", never)
+    assert _distil_with_cache(setup, tmp_path, cache, "--pairs-per-face", "2") in (None, 0)
+    capsys.readouterr()
+    assert _distil_with_cache(setup, tmp_path, cache, "--pairs-per-face", "3") not in (None, 0)
+    message = capsys.readouterr().err
+    assert "other settings" in message and "per_face 2 (asked: 3)" in message and "Traceback" not in message
+    assert pair_cache.FORMAT in (cache / "size-32" / "pairs.json").read_text()

@@ -43,6 +43,15 @@ def distill_command(
         "--data",
         help="FACES folder (train/ and test/, or images); a latent teacher makes its own faces.",
     ),
+    cache: Path | None = typer.Option(
+        None,
+        "--cache",
+        help="Folder of cached teacher pairs: made once (resumable), then this and later runs train from it "
+        "without running the teacher.",
+    ),
+    pairs_per_face: int = typer.Option(
+        4, "--pairs-per-face", min=1, help="With --cache: target ages per face."
+    ),
     direction: str = typer.Option(
         "age",
         "--direction",
@@ -86,6 +95,9 @@ def distill_command(
     plan = OutputPlan(inputs)
     plan.folder(out, "--out")
     plan.folder(runs, "--runs")
+    if cache is not None:
+        plan.folder(cache, "--cache")
+        refuse_same_folder(cache, [*inputs, out])
     refuse_same_folder(out, [*inputs, runs])
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise AgeshiftError(
@@ -121,6 +133,11 @@ def distill_command(
             f"model.teacher_direction={Path(direction).resolve() if Path(direction).exists() else direction}",
             f"model.age_range=[{low:g}, {high:g}]",
             f"model.age_estimator={reader}",
+            *(
+                [f"model.pair_cache={cache.resolve()}", f"model.pairs_per_face={pairs_per_face}"]
+                if cache
+                else []
+            ),
             *overrides,
         ]
         config = train_config(preset, None, settings, family="reager")

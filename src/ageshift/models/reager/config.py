@@ -30,6 +30,9 @@ class ReagerConfig:
         age_estimator: how a face's current age is read when the caller gives none (``cue`` for the synthetic
             faces, ``packaged`` for photos, or a ``train-age-estimator`` folder); for a two-domain teacher it also
             decides which direction a training face goes.
+        pair_cache: a folder of cached teacher pairs (``models/reager/pair_cache.py``): made once, then every run
+            trains from it without the teacher; empty: pairs are made on the fly.
+        pairs_per_face: with ``pair_cache``: target ages drawn per face.
         identity_fraction: share of training pairs whose target is the face's own age (output = input), so a
             zero target-minus-current age learns the identity.
         pixel_weight, perceptual_weight, adversarial_weight: the loss terms (L1, feature distance, PatchGAN).
@@ -44,6 +47,8 @@ class ReagerConfig:
     max_strength: float = field(default=3.0, metadata=within(0.1, 20.0))
     domain_ages: list[float] = field(default_factory=lambda: [25.0, 65.0])
     age_estimator: str = "packaged"
+    pair_cache: str = ""
+    pairs_per_face: int = field(default=4, metadata=within(1, 1000))
     identity_fraction: float = field(default=0.1, metadata=within(0.0, 1.0))
     pixel_weight: float = field(default=1.0, metadata=within(0.0, 1000.0))
     perceptual_weight: float = field(default=0.1, metadata=within(0.0, 1000.0))

@@ -73,12 +73,16 @@ class Teacher:
         return estimate_ages(images, self.config.age_estimator)
 
     @torch.inference_mode()
-    def pairs(self, images: torch.Tensor, random: torch.Generator) -> dict[str, torch.Tensor]:
-        """Teacher outputs for ``(B, 3, S, S)`` faces: ``targets``, ``current_age``, ``target_age``."""
+    def pairs(
+        self, images: torch.Tensor, random: torch.Generator, identity_fraction: float | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Teacher outputs for ``(B, 3, S, S)`` faces: ``targets``, ``current_age``, ``target_age``
+        (``identity_fraction``: instead of the config's share of identity pairs)."""
         count = images.shape[0]
         current = self.current_ages(images)
         low, high = self.config.age_range
-        identity = torch.rand(count, generator=random) < self.config.identity_fraction
+        share = self.config.identity_fraction if identity_fraction is None else identity_fraction
+        identity = torch.rand(count, generator=random) < share
         if self.kind == "conditional":
             target = low + (high - low) * torch.rand(count, generator=random)
         else:
@@ -97,13 +101,19 @@ class Teacher:
         return {"targets": outputs, "current_age": current, "target_age": target}
 
 
-def _folder_images(folder: Path, size: int, skipped: list[SkippedFile]) -> torch.Tensor | None:
+def _folder_images(
+    folder: Path, size: int, skipped: list[SkippedFile], names: list[str] | None = None
+) -> torch.Tensor | None:
+    """The readable images of ``folder`` at ``size²`` (their names relative to it appended to ``names``)."""
     images = []
     for path in list_images(folder):
         try:
             images.append(uint8_to_tensor(square_resize(load_image(path), size)))
         except ImageLoadError as error:
             skipped.append(SkippedFile(path, str(error)))
+            continue
+        if names is not None:
+            names.append(path.relative_to(folder).as_posix())
     return torch.stack(images) if images else None
 
 
@@ -126,9 +136,13 @@ class DistillationPairs(TrainingData):
         self.root = Path(source)
         self.model_config: ReagerConfig = config.model_config()
         self.skipped: list[SkippedFile] = []
-        self.seed = seed
+        self.seed, self.progress = seed, progress
         self.teacher: Teacher | LatentTeacher
         if is_latent_teacher(self.model_config.teacher):
+            if self.model_config.pair_cache:
+                raise ConfigError(
+                    "model.pair_cache: a latent teacher makes fresh faces every batch; drop the cache"
+                )
             self.teacher = LatentTeacher(self.model_config, progress)
             self.size = size
             return
@@ -142,10 +156,12 @@ class DistillationPairs(TrainingData):
         if isinstance(self.teacher, LatentTeacher):
             return
         train = self.root / "train"
-        faces = _folder_images(train if train.is_dir() else self.root, size, self.skipped)
+        folder, names = train if train.is_dir() else self.root, list[str]()
+        faces = _folder_images(folder, size, self.skipped, names)
         if faces is None:
             raise DataError(f"{self.root}: no readable face images to distil on")
         self.faces = faces
+        self.cached = self._cached_pairs(folder, names) if self.model_config.pair_cache else None
         self.held_out = None
         with contextlib.suppress(DataError):
             self.held_out = (
@@ -153,6 +169,49 @@ class DistillationPairs(TrainingData):
             )
         if not hasattr(self, "sampler"):
             self.sampler = EpochSampler(len(faces), self.seed, salt=0)
+
+    def _cached_pairs(self, folder: Path, names: list[str]) -> dict[str, torch.Tensor]:
+        """The pair cache for this size, made first when it is missing or unfinished (one folder per size)."""
+        from .pair_cache import build_pair_cache, cache_settings, check_settings, load_pairs, read_index
+
+        config = self.model_config
+        root = Path(config.pair_cache) / f"size-{self.size}"
+        settings = cache_settings(
+            config.teacher,
+            str(folder.resolve()),
+            self.size,
+            config.age_range,
+            config.pairs_per_face,
+            self.seed,
+        )
+        document = read_index(root)
+        if document is not None:
+            check_settings(root, document, settings)
+        if document is None or not document.get("complete"):
+            teacher = self.teacher
+            assert isinstance(teacher, Teacher)
+            document = build_pair_cache(
+                root, settings, names, self.faces, lambda faces, random: teacher.pairs(faces, random, 0.0),
+                progress=self.progress,
+            )  # fmt: skip
+        pairs = load_pairs(root, document, names)
+        self.pair_sampler = EpochSampler(len(pairs["face"]), self.seed, salt=1)
+        return pairs
+
+    def _cached_batch(
+        self, batch_size: int, random: torch.Generator, flip_probability: float
+    ) -> dict[str, torch.Tensor]:
+        """A batch of cached pairs, each face and its target flipped together; identity pairs made here."""
+        assert self.cached is not None
+        chosen = torch.tensor(self.pair_sampler.next(batch_size), dtype=torch.long)
+        flips = random_flip_mask(batch_size, random, flip_probability)
+        images = flip_horizontally(self.faces[self.cached["face"][chosen]], flips)
+        targets = flip_horizontally(self.cached["targets"][chosen], flips)
+        current, target = self.cached["current_age"][chosen], self.cached["target_age"][chosen]
+        identity = torch.rand(batch_size, generator=random) < self.model_config.identity_fraction
+        targets[identity] = images[identity]
+        target = torch.where(identity, current, target)
+        return {"images": images, "targets": targets, "current_age": current, "target_age": target}
 
     def counts(self) -> dict[str, int]:
         if isinstance(self.teacher, LatentTeacher):
@@ -164,6 +223,8 @@ class DistillationPairs(TrainingData):
     ) -> dict[str, torch.Tensor]:
         if isinstance(self.teacher, LatentTeacher):
             return self.teacher.sample(batch_size, self.size, random)
+        if self.cached is not None:
+            return self._cached_batch(batch_size, random, flip_probability)
         indices = self.sampler.next(batch_size)
         images = flip_horizontally(
             self.faces[indices], random_flip_mask(batch_size, random, flip_probability)
@@ -175,6 +236,10 @@ class DistillationPairs(TrainingData):
         if isinstance(self.teacher, LatentTeacher):
             fixed = torch.Generator().manual_seed(self.seed + 1)
             return self.teacher.sample(min(count, self.latent_samples), self.size, fixed)
+        if self.cached is not None:  # the first pairs (one per face): the teacher never runs again
+            take = torch.arange(min(count, len(self.cached["face"])))
+            pairs = {key: self.cached[key][take] for key in ("targets", "current_age", "target_age")}
+            return {"images": self.faces[self.cached["face"][take]], **pairs}
         source = self.held_out if self.held_out is not None else self.faces
         images = source[: min(count, len(source))]
         return {"images": images, **self.teacher.pairs(images, torch.Generator().manual_seed(0))}
@@ -182,23 +247,34 @@ class DistillationPairs(TrainingData):
     def state_dict(self) -> dict[str, Any]:
         if isinstance(self.teacher, LatentTeacher):
             return {}  # its latents come from the trainer's generator, which the checkpoint holds
-        return {"images": self.sampler.state_dict()}
+        state = {"images": self.sampler.state_dict()}
+        if self.cached is not None:
+            state["pairs"] = self.pair_sampler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not isinstance(self.teacher, LatentTeacher):
             self.sampler.load_state_dict(state["images"])
+        if self.cached is not None and "pairs" in state:
+            self.pair_sampler.load_state_dict(state["pairs"])
 
     def describe(self) -> dict[str, Any]:
         if isinstance(self.teacher, LatentTeacher):
             source = f"faces generated by {self.model_config.teacher} along its age direction"
             return {"kind": self.kind, "root": source, "counts": {}, "teacher": self.teacher.describe()}
-        return {
+        described = {
             "kind": self.kind,
             "root": str(self.root),
             "counts": self.counts(),
             "teacher": {"model": self.model_config.teacher, "family": self.teacher.model.family,
                         "kind": self.teacher.kind},
         }  # fmt: skip
+        if self.cached is not None:
+            described["pair_cache"] = {
+                "folder": self.model_config.pair_cache,
+                "pairs": len(self.cached["face"]),
+            }
+        return described
 
 
 DATA_KINDS.setdefault("distill", DistillationPairs)
