@@ -155,6 +155,13 @@ def test_evaluate_cli_writes_a_makeup_report(
     assert (tmp_path / "report" / "makeup_grid.png").is_file()
     assert "Makeup transfer" in (tmp_path / "report" / "index.html").read_text()
     assert "lips: ΔE" in out
+    # Age options do not apply to a makeup model: one line naming them, no report.
+    code, out, err = run_cli(
+        ["evaluate", tiny_model, "--data", makeup_data, "--out", tmp_path / "r2", "--ages", "30",
+         "--age-estimator", "cue"], capsys,
+    )  # fmt: skip
+    assert code == 2 and "--ages, --age-estimator do not apply" in err and "makeup model" in err
+    assert not (tmp_path / "r2" / "metrics.json").exists() and "Traceback" not in err
 
 
 def test_makeup_cli_errors(tiny_model: Path, makeup_data: Path, tmp_path: Path, capsys) -> None:

@@ -81,19 +81,24 @@ def evaluate_command(
     target_ages = _parse_ages(ages)
     resolved = str(resolve_device(device))
     translator = load(model, device=resolved)
-    if isinstance(translator, SuperResolver):
-        face_options = {
-            "--ages": ages is not None, "--skip": bool(skip),
-            "--age-estimator": age_estimator != "auto", "--fid-weights": fid_weights is not None,
-        }  # fmt: skip
-        _evaluate_superres(translator, model, data, out, limit, record, face_options)
+    # Each model says how it is measured (`Translator.evaluation`); options of the other kinds are refused.
+    kind = getattr(translator, "evaluation", "age")
+    if kind not in _KIND_OPTIONS:
+        raise AgeshiftError(f"{model}: no evaluation for models of kind {kind!r}")
+    given = {
+        "--ages": ages is not None, "--skip": bool(skip), "--age-estimator": age_estimator != "auto",
+        "--fid-weights": fid_weights is not None,
+    }  # fmt: skip
+    refused = [option for option, used in given.items() if used and option not in _KIND_OPTIONS[kind]]
+    if refused:
+        raise AgeshiftError(
+            f"{model}: is evaluated by {_KIND_LABELS[kind]}; {', '.join(refused)} do not apply to it"
+        )
+    if kind == "upscaling":
+        assert isinstance(translator, SuperResolver)  # the one model kind measured by upscaling
+        _evaluate_superres(translator, model, data, out, limit, record)
         return
-    if hasattr(translator, "transfer_pairs"):  # a makeup model: colour, identity and realism per region
-        used = [
-            name for name, given in (("--ages", ages), ("--age-estimator", age_estimator != "auto")) if given
-        ]
-        if used:
-            raise AgeshiftError(f"{model}: is a makeup model; {', '.join(used)} apply to age models")
+    if kind == "makeup":
         _evaluate_makeup(translator, model, data, out, limit, record, skip, fid_weights)
         return
     metrics = evaluate_model(
@@ -116,6 +121,19 @@ def evaluate_command(
 
         update_card(model, evaluation=card_summary(metrics, Path(out)))
         say(f"recorded the summary in {Path(model) / 'config.json'}", err=False)
+
+
+#: The ``evaluate`` options that apply to each evaluation kind (``Translator.evaluation``), and its label.
+_KIND_OPTIONS: dict[str, frozenset[str]] = {
+    "age": frozenset({"--ages", "--skip", "--age-estimator", "--fid-weights"}),
+    "upscaling": frozenset(),
+    "makeup": frozenset({"--skip", "--fid-weights"}),
+}
+_KIND_LABELS = {
+    "age": "age, identity and realism",
+    "upscaling": "upscaling alone (a super-resolution model)",
+    "makeup": "region colour, identity and realism against a reference (a makeup model)",
+}
 
 
 def _evaluate_makeup(
@@ -178,15 +196,8 @@ def _evaluate_superres(
     out: Path,
     limit: int | None,
     record: bool,
-    face_options: dict[str, bool],
 ) -> None:
     """``evaluate`` on a super-resolution model: the upscaling report, its summary, and the card entry."""
-    given = [option for option, used in face_options.items() if used]
-    if given:
-        raise AgeshiftError(
-            f"{name}: is a super-resolution model, evaluated by upscaling alone; {', '.join(given)} "
-            "apply to face models"
-        )
     metrics = evaluate_upscaling_report(resolver, name, data, out, limit)
     _print_upscaling_summary(metrics, name)
     say(f"report: {Path(out) / 'index.html'}", err=False)

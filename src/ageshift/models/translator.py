@@ -51,6 +51,10 @@ class Translator:
         card: the model card (training data, licences, evaluation), see :func:`ageshift.pretrained.model_card`.
     """
 
+    #: How ``ageshift evaluate`` measures this kind of model: ``age`` (age, attributes, identity, realism, cycle),
+    #: ``upscaling`` (PSNR/SSIM against originals) or ``makeup`` (region colour against a reference).
+    evaluation = "age"
+
     #: ``True``: ``strength`` mixes input and output pixels (at the input's own size). Families that
     #: realise strength in condition space set it ``False`` and handle ``condition.strength`` in :meth:`run`.
     strength_by_blending = True

@@ -34,6 +34,8 @@ class MakeupTranslator(Translator):
     makeup removed. ``strength`` mixes input and output pixels.
     """
 
+    evaluation = "makeup"
+
     def __init__(
         self,
         generator: nn.Module,

@@ -51,6 +51,8 @@ class SuperResolver(Translator):
             RRDBNet).
     """
 
+    evaluation = "upscaling"
+
     any_size = True
     strength_by_blending = False
 
