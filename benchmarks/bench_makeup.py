@@ -137,6 +137,11 @@ def main() -> None:
             f"held-out {region}: median ΔE to the reference {values['before']:.1f} → {values['after']:.1f} "
             f"({values['ratio']:.0%} of before)"
         )
+    for region, values in figures["removal"].items():
+        print(
+            f"held-out {region} removed: median ΔE to bare faces {values['before']:.1f} → {values['after']:.1f} "
+            f"({values['ratio']:.0%} of wearing)"
+        )
     identity = figures["identity"]
     print(
         f"held-out identity (synthetic features): source→output {identity['source_to_output']:.3f}, "

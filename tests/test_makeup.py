@@ -282,3 +282,28 @@ def test_web_process_takes_a_reference_upload(tiny_model: Path, astronaut_files:
     assert missing[1] is None and "reference" in missing[3]
     removed = process(str(photo), "remove", translator=model)
     assert removed[1] is not None
+
+
+class _FixedMakeup:
+    """A stand-in makeup model: ``transfer_pairs`` returns fixed choices of its inputs."""
+
+    family, image_size = "beautygan", 32
+
+    def __init__(self, swap: bool) -> None:
+        self.swap = swap
+
+    def transfer_pairs(self, sources, references):
+        return (references, sources) if self.swap else (sources, references)
+
+
+def test_removal_figures_measure_the_references_against_bare_faces(makeup_data: Path) -> None:
+    from ageshift.evaluation.makeup import evaluate_makeup
+
+    unchanged = evaluate_makeup(_FixedMakeup(swap=False), makeup_data, sections=("colour",))
+    for region in ("lips", "eyes"):
+        assert unchanged["removal"][region]["ratio"] == pytest.approx(1.0)  # nothing removed
+        assert unchanged["regions"][region]["ratio"] == pytest.approx(1.0)  # nothing transferred
+    # Bare faces in place of the references' "removed" outputs: their regions are the bare colours.
+    oracle = evaluate_makeup(_FixedMakeup(swap=True), makeup_data, sections=("colour",))
+    assert oracle["removal"]["lips"]["after"] < 0.5 * oracle["removal"]["lips"]["before"]
+    assert oracle["regions"]["lips"]["after"] < 0.5 * oracle["regions"]["lips"]["before"]

@@ -169,6 +169,12 @@ def _evaluate_makeup(
     for region, values in regions.items():
         if values["before"] is not None and values["after"] is not None:
             say(f"{region}: ΔE to the reference {values['before']:.1f} -> {values['after']:.1f}", err=False)
+    for region, values in figures.get("removal", {}).items():
+        if values["before"] is not None and values["after"] is not None:
+            say(
+                f"{region} removed: ΔE to bare faces {values['before']:.1f} -> {values['after']:.1f}",
+                err=False,
+            )
     if "identity" in figures:
         entry = figures["identity"]
         say(f"identity ({entry['measure']}): {entry['source_to_output']} (different people: "
@@ -181,7 +187,7 @@ def _evaluate_makeup(
 
         summary: dict[str, Any] = {
             key: figures[key]
-            for key in ("pairs", "regions", "identity", "outside_change_255")
+            for key in ("pairs", "regions", "removal", "identity", "outside_change_255")
             if key in figures
         }
         summary |= {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": str(data)}

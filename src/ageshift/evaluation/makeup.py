@@ -8,6 +8,9 @@ pixels (:func:`~ageshift.data.synthetic_makeup.region_colours`: median CIE L*a*b
   makeup loss targets; skin carries foundation and blush);
 - **identity**: the synthetic identity features (skin, head shape, iris, background) on procedural faces, dlib's
   descriptor distance on real ones; each next to the distance between two different people of the same set;
+- **removal**: the reference with its makeup removed, against bare faces: ΔE between each of its regions and the
+  median colour of that region over the bare sources, before (wearing makeup) and after removal (no ground truth
+  of the same person bare exists, so the bare population's median stands for "no makeup");
 - **outside**: the mean change outside lips and eye shadow, in 0-255 levels;
 - **realism**: FID/KID of the outputs against the references (the makeup domain).
 """
@@ -81,7 +84,8 @@ def evaluate_makeup(
         fid_weights: TorchScript FID feature network (default: the packaged TF-Inception).
 
     Returns:
-        ``{"pairs", "regions": {region: {"before", "after", "ratio"}}, "identity": {...}, "outside_change_255",
+        ``{"pairs", "regions": {region: {"before", "after", "ratio"}}, "removal": {same}, "identity": {...},
+        "outside_change_255",
         "realism": {...}, "grid"}``.
     """
     from ..models.beautygan.data import held_out_pairs
@@ -95,29 +99,7 @@ def evaluate_makeup(
     size = sources.shape[-1]
     figures: dict[str, Any] = {"pairs": int(sources.shape[0]), "image_size": size}
     if "colour" in sections:
-        before: dict[str, list[float]] = {region: [] for region in REGIONS}
-        after: dict[str, list[float]] = {region: [] for region in REGIONS}
-        outside_change = []
-        for index in range(sources.shape[0]):
-            source_points, reference_points = pairs["source_points"][index], pairs["reference_points"][index]
-            target = region_colours(tensor_to_uint8(references[index]), reference_points)
-            start = region_colours(tensor_to_uint8(sources[index]), source_points)
-            end = region_colours(tensor_to_uint8(made_up[index]), source_points)
-            for region in REGIONS:
-                wanted, first, last = target[region], start[region], end[region]
-                if wanted is not None and first is not None and last is not None:
-                    before[region].append(delta_e(first, wanted))
-                    after[region].append(delta_e(last, wanted))
-            outside = ~(pairs["source_masks"][index, 0] | pairs["source_masks"][index, 1]).numpy()
-            change = (made_up[index] - sources[index]).abs().numpy().transpose(1, 2, 0)[outside]
-            outside_change.append(float(change.mean()) * 127.5)
-        regions = {}
-        for region in REGIONS:
-            low, high = _median(before[region]), _median(after[region])
-            ratio = high / low if low and high is not None else None
-            regions[region] = {"before": low, "after": high, "ratio": ratio}
-        figures["regions"] = regions
-        figures["outside_change_255"] = float(np.mean(outside_change))
+        figures.update(_colour_figures(pairs, sources, references, made_up, removed))
     if "identity" in sections:
         kind = _identity_kind(root, identity)
         kept = _identity_distances(kind, sources, made_up)
@@ -136,6 +118,57 @@ def evaluate_makeup(
         save_image(tensor_to_pil(make_grid(rows)), out / "makeup_grid.png")
         figures["grid"] = "makeup_grid.png"
     return figures
+
+
+def _colour_figures(
+    pairs: dict[str, Any],
+    sources: torch.Tensor,
+    references: torch.Tensor,
+    made_up: torch.Tensor,
+    removed: torch.Tensor,
+) -> dict[str, Any]:
+    """``regions`` (transfer), ``removal`` and ``outside_change_255``; see the module docstring."""
+    count = sources.shape[0]
+    source_colours = [
+        region_colours(tensor_to_uint8(sources[i]), pairs["source_points"][i]) for i in range(count)
+    ]
+    bare = {region: _median_colour([colours[region] for colours in source_colours]) for region in REGIONS}
+    transfer: dict[str, tuple[list[float], list[float]]] = {region: ([], []) for region in REGIONS}
+    removal: dict[str, tuple[list[float], list[float]]] = {region: ([], []) for region in REGIONS}
+    outside_change = []
+    for index in range(count):
+        source_points, reference_points = pairs["source_points"][index], pairs["reference_points"][index]
+        target = region_colours(tensor_to_uint8(references[index]), reference_points)
+        end = region_colours(tensor_to_uint8(made_up[index]), source_points)
+        cleaned = region_colours(tensor_to_uint8(removed[index]), reference_points)
+        for region in REGIONS:
+            wanted, first, last = target[region], source_colours[index][region], end[region]
+            if wanted is not None and first is not None and last is not None:
+                transfer[region][0].append(delta_e(first, wanted))
+                transfer[region][1].append(delta_e(last, wanted))
+            plain, after = bare[region], cleaned[region]
+            if plain is not None and wanted is not None and after is not None:
+                removal[region][0].append(delta_e(wanted, plain))
+                removal[region][1].append(delta_e(after, plain))
+        outside = ~(pairs["source_masks"][index, 0] | pairs["source_masks"][index, 1]).numpy()
+        change = (made_up[index] - sources[index]).abs().numpy().transpose(1, 2, 0)[outside]
+        outside_change.append(float(change.mean()) * 127.5)
+    return {
+        "regions": {region: _before_after(*transfer[region]) for region in REGIONS},
+        "removal": {region: _before_after(*removal[region]) for region in REGIONS},
+        "outside_change_255": float(np.mean(outside_change)),
+    }
+
+
+def _median_colour(colours: list[Any]) -> np.ndarray | None:
+    """Per-channel median of the Lab colours that exist."""
+    present = [np.asarray(colour, np.float64) for colour in colours if colour is not None]
+    return np.median(np.stack(present), axis=0) if present else None
+
+
+def _before_after(before: list[float], after: list[float]) -> dict[str, float | None]:
+    low, high = _median(before), _median(after)
+    return {"before": low, "after": high, "ratio": high / low if low and high is not None else None}
 
 
 def _realism(
@@ -185,6 +218,16 @@ def makeup_html(summary: dict[str, Any], base: str = "") -> str:
         parts.append(
             f"<p>Mean change outside lips and eye shadow: {summary['outside_change_255']:.2f} of 255 levels.</p>"
         )
+    if "removal" in summary:
+        parts.append(
+            "<p>Removal: median ΔE between each region of the reference and the median colour of that region "
+            "over the bare sources, wearing makeup and after removal (lower after is better).</p>"
+        )
+        rows = [
+            [region, values["before"], values["after"], values["ratio"]]
+            for region, values in summary["removal"].items()
+        ]
+        parts.append(_rows_table(["region", "ΔE wearing", "ΔE removed", "removed/wearing"], rows))
     if "identity" in summary:
         entry = summary["identity"]
         parts.append(
