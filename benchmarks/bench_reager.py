@@ -116,7 +116,7 @@ def run_latent(student_folder: str, count: int = 60) -> list[dict]:
     from ageshift.models.reager.latent_teacher import LatentTeacher
 
     student = ageshift.load(student_folder)
-    config = ReagerConfig(**{**student.config, "image_size": student.image_size})
+    config = ReagerConfig(**{**student.model_config, "image_size": student.image_size})
     teacher = LatentTeacher(config, progress=False)
     ages, identity = packaged_age_function(), packaged_identity_distance()
     latents = teacher.generator.sample_latents(count, torch.Generator().manual_seed(12345))

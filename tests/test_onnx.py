@@ -315,3 +315,49 @@ def test_web_page_runs_the_onnx_backend_like_pytorch(tmp_path, one_torch_thread)
     assert on_onnx.after.size == on_torch.after.size and difference.max() <= 1
     with pytest.raises(AgeshiftError, match="identity"):
         load_with_backend("identity", "onnxruntime")
+
+
+def test_reager_student_exports_and_ages_photos_like_pytorch(tmp_path, capsys, one_torch_thread):
+    """The re-aging student as a graph: the same change as PyTorch, added at the face's size; in the photo pipeline
+    pixels outside the face stay untouched; without the faces' current age the runtime says what to give."""
+    from ageshift.faces import age_photo
+    from ageshift.models.conditions import ConditionError
+    from tests.test_reager import tiny_student
+
+    student = tiny_student(32)
+    folder = tmp_path / "student"
+    student.save_pretrained(folder)
+    contract = export_onnx(student, folder)
+    assert (
+        contract["kind"] == "reager" and contract["parity"]["max_abs_difference"]["reager.onnx"] <= TOLERANCE
+    )
+    runtime = load_onnx(folder, threads=1)
+    assert runtime.predicts_delta
+    faces = _astronaut(64)
+    expected = student.translate(torch.from_numpy(faces), target_age=75, current_age=25.0).numpy()
+    got = runtime.translate(faces, target_age=75, current_age=25.0)
+    assert got.shape == faces.shape and np.abs(got - expected).max() < 0.02  # Pillow's bicubic vs torch's
+    change = runtime.change(faces, 75.0, np.array([25.0]))
+    assert np.abs(change - student.predict_delta(torch.from_numpy(faces), 75.0, 25.0).numpy()).max() < 1e-3
+    with pytest.raises(ConditionError, match="current age"):
+        runtime.translate(faces, target_age=75)
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(30, 220, (90, 120, 3), dtype=np.uint8)
+    box = [(30, 20, 90, 80)]
+    onnx_photo = age_photo(Image.fromarray(pixels), runtime, target_age=75, current_age=25.0, boxes=box)
+    torch_photo = age_photo(Image.fromarray(pixels), student, target_age=75, current_age=25.0, boxes=box)
+    x0, y0, x1, y1 = onnx_photo.faces[0].mask_box
+    output = np.asarray(onnx_photo.image).astype(int)
+    outside = np.ones(pixels.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(output[outside], pixels[outside].astype(int))
+    assert np.abs(output - np.asarray(torch_photo.image).astype(int)).max() <= 2
+    # The CLI: `ageshift age --backend onnxruntime` with the faces' age; without it, one line saying what to give.
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    args = ["age", tmp_path / "photo.png", "--model", folder, "--backend", "onnxruntime", "-a", "70",
+            "--box", "30,20,90,80"]  # fmt: skip
+    code, _, err = run_cli([*args, "--current-age", "30", "-o", tmp_path / "aged"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "aged" / "photo.png").is_file()
+    code, _, err = run_cli([*args, "-o", tmp_path / "aged2"], capsys)
+    assert code == 2 and "--current-age" in err and "Traceback" not in err

@@ -25,6 +25,14 @@ from .video import age_videos, detect_every_option, has_video, smooth_option, st
 OUTPUT_SUFFIX = ".png"
 
 
+def check_current_age(translator: Any, current_age: float | None) -> None:
+    """``--current-age`` is for change-predicting students only; refuse it elsewhere, naming the model."""
+    if current_age is not None and not getattr(translator, "predicts_delta", False):
+        raise AgeshiftError(
+            f"--current-age applies to re-aging students (reager); this is a {translator.family} model"
+        )
+
+
 def _parse_box(text: str) -> tuple[float, float, float, float]:
     parts = text.replace(" ", "").split(",")
     try:
@@ -85,6 +93,14 @@ def age(
     target_age: float | None = target_age_option(),
     attribute: list[str] | None = attribute_option(),
     strength: float | None = strength_option(),
+    current_age: float | None = typer.Option(
+        None,
+        "--current-age",
+        min=0.0,
+        max=150.0,
+        help="Re-aging students (reager): the faces' own age in years, instead of estimating it (needed with "
+        "--backend onnxruntime).",
+    ),
     out: Path = typer.Option(
         Path("aged"),
         "--out",
@@ -155,6 +171,7 @@ def age(
         )
     request = condition_request(translator, direction, target_age, attribute, strength)
     label = translator.condition(**request).label()
+    check_current_age(translator, current_age)
     if then:
         from ..faces.chain import chain_with
 
@@ -177,7 +194,7 @@ def age(
         result = age_photo(
             image, translator, **request, detector=face_detector, mode="whole" if whole_image else "faces",
             boxes=boxes, max_faces=max_faces, min_face_size=min_face_size, color_match=color_match,
-            keep_detail=keep_detail, in_place=True, upscaler=upscaler,
+            keep_detail=keep_detail, in_place=True, upscaler=upscaler, current_age=current_age,
         )  # fmt: skip
         target = save_image(result.image, targets[path])
         if save_crops is not None:

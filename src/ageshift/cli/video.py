@@ -111,6 +111,9 @@ def age_videos(photos: list[Path], model: str, out: Path, report: Path | None, *
         translator, options.get("direction"), options.get("target_age"), options.get("attribute"),
         options.get("strength"),
     )  # fmt: skip
+    from .faces import check_current_age
+
+    check_current_age(translator, options.get("current_age"))
     if options.get("then"):
         from ..faces.chain import chain_with
 
@@ -148,7 +151,7 @@ def _run_all(
     detector = create_detector(options.get("detector", "mtcnn"))
     photo_options = {
         "color_match": options.get("color_match", False), "keep_detail": options.get("keep_detail", False),
-        "upscaler": upscaler,
+        "upscaler": upscaler, "current_age": options.get("current_age"),
     }  # fmt: skip
     summary: list[dict[str, Any]] = []
     failures: list[str] = []

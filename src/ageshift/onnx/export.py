@@ -82,6 +82,21 @@ class _GeneratorGraph(nn.Module):
         return drawn.expand(-1, 3, -1, -1)
 
 
+class _ReagerGraph(nn.Module):
+    """A ``reager`` student as one graph: images and age maps in years → the change (``predict_delta``'s network)."""
+
+    def __init__(self, student: nn.Module) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(
+        self, images: torch.Tensor, current_age: torch.Tensor, target_age: torch.Tensor
+    ) -> torch.Tensor:
+        from ..models.reager.networks import student_input
+
+        return self.student(student_input(images, current_age, target_age)).float()
+
+
 def _register_symbolics() -> None:
     """ONNX mappings for ops the TorchScript exporter lacks (idempotent)."""
     from torch.onnx import register_custom_op_symbolic
@@ -175,6 +190,8 @@ def build_graphs(translator: Translator) -> Graphs:
         return _superres_graphs(translator, contract)
     if isinstance(translator, ConditionalTranslator):
         return _conditional_graphs(translator, contract)
+    if getattr(translator, "predicts_delta", False):
+        return _reager_graphs(translator, contract)
     if isinstance(translator, TwoDomainTranslator):
         multiple = _size_multiple(translator)
         graphs = {direction: f"{direction}.onnx" for direction in translator.directions}
@@ -232,6 +249,32 @@ def _superres_graphs(translator: Any, contract: dict[str, Any]) -> Graphs:
         min_side=8,
     )
     return contract, [("superres.onnx", module, (_example_images(1, 24),))]
+
+
+def _reager_graphs(translator: Any, contract: dict[str, Any]) -> Graphs:
+    """A change-predicting student: the runtime resizes the face to ``image_size``, runs the graph with per-pixel
+    current and target ages, and adds the change (upscaled) to the face at its own size."""
+    size = translator.image_size
+    multiple = 2 ** (len(translator.model_config["channels"]) - 1)
+    age_map = {"shape": ["batch", 1, "height", "width"], "dtype": "float32", "units": "years"}
+    contract.update(
+        kind="reager",
+        graphs={"reager": "reager.onnx"},
+        inputs=[IMAGES, {"name": "current_age", **age_map}, {"name": "target_age", **age_map}],
+        outputs=[{"name": "change", "shape": ["batch", 3, "height", "width"], "dtype": "float32",
+                  "help": "added to the images (in [-1, 1] units) after upscaling to the face's size"}],
+        size_multiple=multiple,
+        age_range=list(translator.conditions.age or ()),
+    )  # fmt: skip
+    side = _example_side(size, multiple)
+    random = torch.Generator().manual_seed(1)
+    args = (
+        _example_images(2, side),
+        20 + 60 * torch.rand(2, 1, side, side, generator=random),
+        20 + 60 * torch.rand(2, 1, side, side, generator=random),
+    )
+    module = _ReagerGraph(translator.networks["student"]).eval()
+    return contract, [("reager.onnx", module, args)]
 
 
 def _conditional_graphs(translator: Any, contract: dict[str, Any]) -> Graphs:

@@ -26,7 +26,7 @@ BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 #: Super-resolution tiles: input pixels per side, and extra pixels read per side (as the PyTorch path's defaults).
 SUPERRES_TILE, SUPERRES_OVERLAP = 192, 16
 #: The graph kinds of the contract.
-KINDS = ("two-domain", "conditional", "superres", "generator")
+KINDS = ("two-domain", "conditional", "superres", "generator", "reager")
 #: The ``card.onnx`` contract versions this runtime reads.
 CONTRACT_VERSIONS = (1,)
 
@@ -74,9 +74,12 @@ def array_to_pil(image: np.ndarray) -> Image.Image:
     return Image.fromarray(np.round(scaled).astype(np.uint8).transpose(1, 2, 0).copy())
 
 
-def resize_array(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize_array(
+    images: np.ndarray, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.BILINEAR
+) -> np.ndarray:
     """Antialiased bilinear resize of ``(B, C, H, W)`` float32 to ``size = (h, w)`` (Pillow's filter, the one
-    ``torch.nn.functional.interpolate(..., antialias=True)`` reimplements); the input itself when already there."""
+    ``torch.nn.functional.interpolate(..., antialias=True)`` reimplements; ``resample`` for another); the input
+    itself when already there."""
     height, width = size
     if images.shape[-2:] == (height, width):
         return images
@@ -84,8 +87,26 @@ def resize_array(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     for b in range(images.shape[0]):
         for c in range(images.shape[1]):
             plane = Image.fromarray(np.ascontiguousarray(images[b, c], dtype=np.float32), mode="F")
-            out[b, c] = np.asarray(plane.resize((width, height), Image.Resampling.BILINEAR))
+            out[b, c] = np.asarray(plane.resize((width, height), resample))
     return out
+
+
+def _age_map(value: Any, count: int, side: tuple[int, int]) -> np.ndarray:
+    """Ages in years as a ``(count, 1, h, w)`` float32 map: numbers fill it, ``(count,)`` one per image, maps resized."""
+    array = np.asarray(value, dtype=np.float32)
+    if array.ndim == 0:
+        return np.full((count, 1, *side), array, np.float32)
+    if array.ndim == 1:
+        if array.shape[0] != count:
+            raise ConditionError(f"{array.shape[0]} ages given for {count} image(s)")
+        return np.broadcast_to(array[:, None, None, None], (count, 1, *side)).astype(np.float32)
+    if array.ndim == 2:
+        array = np.broadcast_to(array, (count, 1, *array.shape))
+    if array.ndim != 4 or array.shape[1] != 1 or array.shape[0] not in (1, count):
+        raise ConditionError(
+            f"an age map must be (H, W) or (B, 1, H, W) for {count} image(s); got {array.shape}"
+        )
+    return resize_array(np.ascontiguousarray(np.broadcast_to(array, (count, 1, *array.shape[2:]))), side)
 
 
 def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
@@ -122,6 +143,8 @@ class OnnxTranslator:
         self.conditions = ConditionSpec.from_json(document.get("conditions"))
         self.any_size = self.kind == "superres"
         self.strength_by_blending = self.kind == "two-domain"
+        #: A change-predicting student: the face pipeline adds its change at each face's real size.
+        self.predicts_delta = self.kind == "reager"
         graphs = self.contract["int8"]["graphs"] if int8 else self.contract["graphs"]
         self.sessions = {
             name: create_session(directory / file_name, threads) for name, file_name in graphs.items()
@@ -224,6 +247,7 @@ class OnnxTranslator:
         attributes: Mapping[str, str] | None = None,
         strength: float | None = 1.0,
         batch_size: int = 16,
+        current_age: Any = None,
     ) -> np.ndarray:
         """Translate an array batch under one condition (as ``Translator.translate_batch``).
 
@@ -231,6 +255,8 @@ class OnnxTranslator:
             images: ``(B, 3, H, W)`` float32 RGB in ``[-1, 1]``, any size (resized to the model's and back).
             direction, target_age, attributes, strength: the condition.
             batch_size: images per graph run.
+            current_age: a ``reager`` student's faces' own age (years: a number, ``(B,)`` or a map); this runtime
+                reads no ages itself.
 
         Returns:
             ``(B, 3, H, W)`` float32 in ``[-1, 1]`` (``×scale`` for super-resolution).
@@ -245,6 +271,10 @@ class OnnxTranslator:
         images = images.astype(np.float32, copy=False)
         if condition.strength == 0.0:
             return images.copy()
+        if self.kind == "reager":
+            change = self.change(images, target_age, current_age, condition.strength)
+            upscaled = resize_array(change, images.shape[-2:], Image.Resampling.BICUBIC)
+            return np.clip(images + upscaled, -1, 1).astype(np.float32, copy=False)
         outputs = []
         for start in range(0, images.shape[0], batch_size):
             chunk = images[start : start + batch_size]
@@ -259,6 +289,44 @@ class OnnxTranslator:
                 translated = _lerp(chunk, translated, condition.strength)
             outputs.append(translated.astype(np.float32, copy=False))
         return np.concatenate(outputs) if outputs else np.zeros((0, 3, *images.shape[-2:]), np.float32)
+
+    def change(
+        self, images: np.ndarray, target_age: Any, current_age: Any, strength: float = 1.0
+    ) -> np.ndarray:
+        """A ``reager`` student's change at the model's size (``predict_delta`` without PyTorch).
+
+        Args:
+            images: ``(B, 3, H, W)`` float32 in ``[-1, 1]`` (resized to the model's size for the graph).
+            target_age, current_age: years: numbers, ``(B,)`` or maps ``(H, W)`` / ``(B, 1, H, W)``.
+            strength: ``[0, 1]``: the target moves from the current age towards ``target_age``.
+
+        Returns:
+            ``(B, 3, S, S)`` float32 change in ``[-1, 1]`` units.
+        """
+        if current_age is None or isinstance(current_age, str):
+            raise ConditionError(
+                "the ONNX runtime reads no ages: give the faces' current age (current_age=…, --current-age)"
+            )
+        side = (self.image_size, self.image_size)
+        count = images.shape[0]
+        small = resize_array(np.ascontiguousarray(images, np.float32), side)
+        current = _age_map(current_age, count, side)
+        target = _age_map(target_age, count, side)
+        target = current + np.float32(strength) * (target - current)
+        feeds = {"images": small, "current_age": current, "target_age": target}
+        return self._checked(self.sessions["reager"].run(["change"], feeds)[0])
+
+    def predict_delta(
+        self, images: Any, target_age: Any, current_age: Any = None, strength: Any = 1.0
+    ) -> Any:
+        """:meth:`change` for the face pipeline: ``(B, 3, H, W)`` torch tensors in, the change as a tensor out."""
+        import torch
+
+        array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+        ages = [age.numpy() if isinstance(age, torch.Tensor) else age for age in (target_age, current_age)]
+        return torch.from_numpy(
+            self.change(array, ages[0], ages[1], 1.0 if strength is None else float(strength))
+        )
 
     def _checked(self, output: np.ndarray) -> np.ndarray:
         if not np.isfinite(output).all():
@@ -276,11 +344,15 @@ class OnnxTranslator:
         attributes: Mapping[str, str] | None = None,
         strength: float | None = 1.0,
         batch_size: int = 16,
+        current_age: Any = None,
     ) -> Any:
-        """Translate a PIL image, a list of them, or an array; returns the same kind that came in."""
+        """Translate a PIL image, a list of them, or an array; returns the same kind that came in
+        (``current_age``: a ``reager`` student's faces' own age, see :meth:`translate_batch`)."""
         options: dict[str, Any] = {
             "target_age": target_age, "attributes": attributes, "strength": strength, "batch_size": batch_size,
         }  # fmt: skip
+        if current_age is not None:
+            options["current_age"] = current_age
         if isinstance(images, np.ndarray):
             single = images.ndim == 3
             result = self.translate_batch(images[None] if single else images, direction, **options)
