@@ -320,9 +320,10 @@ def test_web_page_runs_the_onnx_backend_like_pytorch(tmp_path, one_torch_thread)
 def test_reager_student_exports_and_ages_photos_like_pytorch(tmp_path, capsys, one_torch_thread):
     """The re-aging student as a graph: the same change as PyTorch, added at the face's size; in the photo pipeline
     pixels outside the face stay untouched; without the faces' current age the runtime says what to give."""
+    from tests.test_reager import tiny_student
+
     from ageshift.faces import age_photo
     from ageshift.models.conditions import ConditionError
-    from tests.test_reager import tiny_student
 
     student = tiny_student(32)
     folder = tmp_path / "student"
