@@ -59,9 +59,14 @@ class StyleGANConfig:
     #: fine-tuning (transfer learning, e.g. toonify): an exported stylegan model folder whose generator
     #: starts this run (same architecture); the discriminator starts fresh. "" trains from scratch.
     init_from: str = ""
+    #: 2× up- and downsampling: ``bilinear`` (interpolation and 2×2 average pooling, the CPU presets) or ``fir``
+    #: (the paper's separable [1, 3, 3, 1] low-pass filter, applied around zero insertion and decimation).
+    resample: str = "bilinear"
 
     def __post_init__(self) -> None:
         validate_fields(self, "model")
+        if self.resample not in RESAMPLE_MODES:
+            raise ConfigError(f"model.resample {self.resample!r} is not one of {', '.join(RESAMPLE_MODES)}")
         if self.image_size & (self.image_size - 1):
             raise ConfigError(f"model.image_size must be a power of two >= 4, got {self.image_size}")
         if self.augment not in AUGMENT_MODES:
@@ -83,6 +88,7 @@ class StyleGANConfig:
 
 
 AUGMENT_MODES = ("ada", "fixed", "none")
+RESAMPLE_MODES = ("bilinear", "fir")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # A CPU model: 32², 64-d z and w, two mapping layers, 32 channels at most (~0.1 M parameters per network).
@@ -99,5 +105,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "channel_max": 512,
         "r1_gamma": 1.0,
         "path_length_weight": 2.0,
+        "resample": "fir",
     },
 }

@@ -7,9 +7,11 @@ generator). The discriminator is residual: per resolution two 3×3 convolutions 
 size, then minibatch standard deviation and two fully connected layers at 4×4.
 
 Every weight is stored as ``N(0, 1)`` and scaled at run time by He's constant (equalised learning rate,
-Karras et al. 2018), so Adam's per-parameter step sizes mean the same thing in every layer. Departure from
-the paper: up- and downsampling are bilinear interpolation and 2×2 average pooling instead of the [1, 3, 3, 1]
-FIR filter, which is simpler and, at the small sizes ageshift trains on a CPU, hardly matters.
+Karras et al. 2018), so Adam's per-parameter step sizes mean the same thing in every layer. Up- and
+downsampling (``config.resample``) are the paper's separable [1, 3, 3, 1] FIR filter (``fir``, the GPU preset) or
+bilinear interpolation and 2×2 average pooling (``bilinear``, the CPU presets: cheaper, and at 32² hardly
+different). Unlike the paper the upsampling convolution is not fused with the filter: the features are upsampled,
+then convolved.
 
 Images are ``(B, 3, S, S)`` RGB in ``[-1, 1]`` (the generator's output is not clamped while training).
 """
@@ -29,6 +31,34 @@ from .config import StyleGANConfig
 SLOPE = 0.2
 ACTIVATION_GAIN = math.sqrt(2.0)
 NOISE_MODES = ("random", "const", "none")
+
+
+#: The paper's low-pass taps; their outer product, normalised to sum 1, is the 2-D filter.
+FIR_TAPS = (1.0, 3.0, 3.0, 1.0)
+
+
+def _fir_kernel(x: torch.Tensor, gain: float) -> torch.Tensor:
+    """The depthwise ``(C, 1, 4, 4)`` [1, 3, 3, 1] ⊗ [1, 3, 3, 1] filter for ``x``'s channels, summing to ``gain``."""
+    taps = torch.tensor(FIR_TAPS, dtype=x.dtype, device=x.device)
+    kernel = torch.outer(taps, taps)
+    kernel = kernel * (gain / kernel.sum())
+    return kernel.expand(x.shape[1], 1, 4, 4)
+
+
+def upsample2x(x: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """``(B, C, H, W)`` → ``(B, C, 2H, 2W)``: bilinear, or (``fir``) zero insertion then the FIR low-pass with gain
+    4, so a constant stays constant away from the border (one transposed depthwise convolution)."""
+    if mode == "bilinear":
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    return F.conv_transpose2d(x, _fir_kernel(x, 4.0), stride=2, padding=1, groups=x.shape[1])
+
+
+def downsample2x(x: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """``(B, C, H, W)`` → ``(B, C, H/2, W/2)``: 2×2 average pooling, or (``fir``) the FIR low-pass then every other
+    pixel, which removes what would alias (the taps' response is 0 at the Nyquist frequency)."""
+    if mode == "bilinear":
+        return F.avg_pool2d(x, 2)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1)), _fir_kernel(x, 1.0), stride=2, groups=x.shape[1])
 
 
 def leaky(x: torch.Tensor) -> torch.Tensor:
@@ -72,8 +102,10 @@ class EqualConv2d(nn.Module):
         bias: bool = True,
         activation: bool = True,
         downsample: bool = False,
+        resample: str = "bilinear",
     ) -> None:
         super().__init__()
+        self.resample = resample
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel * kernel)
@@ -84,7 +116,7 @@ class EqualConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.conv2d(x, self.weight * self.weight_gain, self.bias, padding=self.padding)
         if self.downsample:
-            y = F.avg_pool2d(y, 2)
+            y = downsample2x(y, self.resample)
         return leaky(y) if self.activation else y
 
 
@@ -132,8 +164,10 @@ class ModulatedConv2d(nn.Module):
         w_dim: int,
         demodulate: bool = True,
         upsample: bool = False,
+        resample: str = "bilinear",
     ) -> None:
         super().__init__()
+        self.resample = resample
         self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel * kernel)
@@ -143,7 +177,7 @@ class ModulatedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self.upsample:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = upsample2x(x, self.resample)
         styles = self.affine(w)
         return modulated_conv2d(x, self.weight * self.weight_gain, styles, self.demodulate, self.padding)
 
@@ -154,10 +188,16 @@ class SynthesisLayer(nn.Module):
     noise_const: torch.Tensor
 
     def __init__(
-        self, in_channels: int, out_channels: int, w_dim: int, resolution: int, upsample: bool
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        upsample: bool,
+        resample: str = "bilinear",
     ) -> None:
         super().__init__()
-        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, upsample=upsample)
+        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, upsample=upsample, resample=resample)
         self.noise_strength = nn.Parameter(torch.zeros(()))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.resolution = resolution
@@ -205,11 +245,12 @@ class SynthesisBlock(nn.Module):
             previous = config.channels(resolution // 2)
             self.layers = nn.ModuleList(
                 [
-                    SynthesisLayer(previous, channels, config.w_dim, resolution, True),
+                    SynthesisLayer(previous, channels, config.w_dim, resolution, True, config.resample),
                     SynthesisLayer(channels, channels, config.w_dim, resolution, False),
                 ]
             )
         self.to_rgb = ToRGB(channels, config.w_dim)
+        self.resample = config.resample
 
     def forward(
         self,
@@ -225,7 +266,7 @@ class SynthesisBlock(nn.Module):
             x = layer(x, ws[:, index], noise[index])
         rgb = self.to_rgb(x, ws[:, len(self.layers)])
         if image is not None:
-            rgb = rgb + F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False)
+            rgb = rgb + upsample2x(image, self.resample)
         return x, rgb
 
 
@@ -371,14 +412,15 @@ def minibatch_stddev(x: torch.Tensor, group_size: int, channels: int) -> torch.T
 class DiscriminatorBlock(nn.Module):
     """Residual block: two 3×3 convolutions (the second halving the size) plus a 1×1 halved shortcut, /√2."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, resample: str = "bilinear") -> None:
         super().__init__()
+        self.resample = resample
         self.conv0 = EqualConv2d(in_channels, in_channels, 3)
-        self.conv1 = EqualConv2d(in_channels, out_channels, 3, downsample=True)
+        self.conv1 = EqualConv2d(in_channels, out_channels, 3, downsample=True, resample=resample)
         self.skip = EqualConv2d(in_channels, out_channels, 1, bias=False, activation=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = self.skip(F.avg_pool2d(x, 2))
+        shortcut = self.skip(downsample2x(x, self.resample))
         return (shortcut + self.conv1(self.conv0(x))) / math.sqrt(2.0)
 
 
@@ -392,7 +434,7 @@ class Discriminator(nn.Module):
         self.from_rgb = EqualConv2d(3, config.channels(top), 1)
         self.blocks = nn.Sequential(
             *(
-                DiscriminatorBlock(config.channels(r), config.channels(r // 2))
+                DiscriminatorBlock(config.channels(r), config.channels(r // 2), config.resample)
                 for r in reversed(config.resolutions[1:])
             )
         )
