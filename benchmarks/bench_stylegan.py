@@ -8,7 +8,8 @@ Steps (each prints its figures; ``--only`` picks some):
 - ``data``: ``--train-images`` samples of the packaged 64×64 DCGAN (seed 0), downsampled to the preset's 32²,
   and ``--held-out`` further samples (seed 1) as the FID reference: an offline stand-in for a face set.
 - ``full``: the ``fast`` preset (batch 16, ADA with p's speed ``--ada-speed``) for ``--steps`` steps on all training images.
-- ``ada`` / ``noada``: the same budget on the first 1,000 images with ADA and with ``model.augment=none``.
+- ``ada`` / ``noada``: the same budget on the first ``--small-images`` (1,000) images with ADA and with
+  ``model.augment=none``; each prints its ADA ``p`` and overfitting signal ``r_t`` at quarters of the run.
 - each run: FID and KID (packaged TF-Inception features) of ``--fid-images`` EMA samples (ψ = 1) against the
   held-out samples, the final ADA ``p``, wall time and images/s.
 - ``toonify``: fine-tune the ``full`` model (``model.init_from``) for ``--toonify-steps`` on 300 procedural
@@ -59,6 +60,33 @@ def make_data(work: Path, train_images: int, held_out: int, size: int) -> tuple[
     return folders["train"], folders["held"], folders["small"]
 
 
+def subset_folder(work: Path, train: Path, count: int) -> Path:
+    """The first ``count`` training images in their own folder (``train-1k`` is made with the data)."""
+    if count == 1000:
+        return work / "train-1k"
+    folder = work / f"train-{count}"
+    if not folder.is_dir() or len(list(folder.glob("*.png"))) != count:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for path in sorted(train.glob("*.png"))[:count]:
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+def print_ada_trace(name: str, metrics: Path) -> None:
+    """ADA's p and the overfitting signal r_t at each quarter of the run (from the trainer's metrics.jsonl)."""
+    import json
+
+    rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [row for row in rows if "ada_r_t" in row]
+    if not rows:
+        return
+    picks = [rows[min(len(rows) - 1, round(len(rows) * q / 4) - 1)] for q in (1, 2, 3, 4)]
+    points = [f"step {row['step']} p {row['ada_p']:.3f} r_t {row['ada_r_t']:.2f}" for row in picks]
+    peak = max(rows, key=lambda row: row["ada_p"])
+    print(f"{name}: ADA " + ", ".join(points) + f"; peak p {peak['ada_p']:.3f} at step {peak['step']}")
+
+
 def load_folder(folder: Path, count: int) -> torch.Tensor:
     from ageshift.image import pil_to_tensor
     from ageshift.io import list_images, load_image
@@ -99,6 +127,7 @@ def train_and_score(
     run = train(config, data, runs, quiet=True, tensorboard=False, handle_signals=False)
     seconds = time.perf_counter() - start
     print_fid_curve(name, run / "metrics.csv", 16)
+    print_ada_trace(name, run / "metrics.jsonl")
     model_dir = work / f"model-{name}"
     shutil.rmtree(model_dir, ignore_errors=True)
     export_run(run, model_dir)
@@ -218,6 +247,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/stylegan-bench"))
     parser.add_argument("--train-images", type=int, default=5000)
     parser.add_argument("--held-out", type=int, default=500)
+    parser.add_argument("--small-images", type=int, default=1000, help="images in the ada / noada runs")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--fid-images", type=int, default=500)
     # The paper's 500k images for p to go 0 → 1 suits 25M-image runs; a CPU budget of ~10k images needs faster.
@@ -239,13 +269,16 @@ def main() -> None:
         train_and_score(
             "full", train_dir, args.work, args.steps, reference, args.fid_images, "ada", args.ada_speed
         )
+    if args.small_images != 1000:
+        small_dir = subset_folder(args.work, train_dir, args.small_images)
+    small = "1k" if args.small_images == 1000 else str(args.small_images)
     if "ada" in args.only:
         train_and_score(
-            "1k-ada", small_dir, args.work, args.steps, reference, args.fid_images, "ada", args.ada_speed
+            f"{small}-ada", small_dir, args.work, args.steps, reference, args.fid_images, "ada", args.ada_speed
         )
     if "noada" in args.only:
         train_and_score(
-            "1k-noada", small_dir, args.work, args.steps, reference, args.fid_images, "none", args.ada_speed
+            f"{small}-noada", small_dir, args.work, args.steps, reference, args.fid_images, "none", args.ada_speed
         )
     if "project" in args.only and (args.work / "model-full").is_dir():
         project_photos(args.work / "model-full")

@@ -107,6 +107,14 @@ def test_ada_controller_moves_p_towards_the_target() -> None:
     assert float(ada.p) == pytest.approx(0.5)
 
 
+def test_without_ada_r_t_is_measured_but_p_stays_put() -> None:
+    fixed = AdaptiveAugment("none", 0.0, 0.6, interval=2, speed_images=100)
+    for step in range(4):
+        fixed.observe(torch.ones(10))
+        fixed.update(step)
+    assert float(fixed.last_r_t) == 1.0 and float(fixed.p) == 0.0
+
+
 def _context(seed: int = 0, step: int = 0) -> StepContext:
     import contextlib
 

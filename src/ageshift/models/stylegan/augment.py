@@ -140,18 +140,20 @@ class AdaptiveAugment(nn.Module):
 
     @torch.no_grad()
     def observe(self, real_logits: torch.Tensor) -> None:
-        """Accumulate ``sign(D(real))`` of one discriminator step."""
-        if self.mode == "ada":
-            self.sign_sum += real_logits.detach().sign().sum().double().cpu().to(self.sign_sum.device)
-            self.sign_count += real_logits.numel()
+        """Accumulate ``sign(D(real))`` of one discriminator step (in every mode: ``r_t`` is logged even when
+        it does not steer ``p``, so runs without ADA show how far their discriminator overfits)."""
+        self.sign_sum += real_logits.detach().sign().sum().double().cpu().to(self.sign_sum.device)
+        self.sign_count += real_logits.numel()
 
     @torch.no_grad()
     def update(self, step: int) -> None:
-        """After step ``step`` (0-based): every ``interval`` steps, move ``p`` and start a new interval."""
-        if self.mode != "ada" or (step + 1) % self.interval or float(self.sign_count) == 0:
+        """After step ``step`` (0-based): every ``interval`` steps, measure ``r_t``, move ``p`` (ADA only) and
+        start a new interval."""
+        if (step + 1) % self.interval or float(self.sign_count) == 0:
             return
         r_t = float(self.sign_sum / self.sign_count)
-        self.p.fill_(adjust_p(float(self.p), r_t, float(self.sign_count), self.target, self.speed_images))
+        if self.mode == "ada":
+            self.p.fill_(adjust_p(float(self.p), r_t, float(self.sign_count), self.target, self.speed_images))
         self.last_r_t.fill_(r_t)
         self.sign_sum.zero_()
         self.sign_count.zero_()
