@@ -274,11 +274,25 @@ def main() -> None:
     small = "1k" if args.small_images == 1000 else str(args.small_images)
     if "ada" in args.only:
         train_and_score(
-            f"{small}-ada", small_dir, args.work, args.steps, reference, args.fid_images, "ada", args.ada_speed
+            f"{small}-ada",
+            small_dir,
+            args.work,
+            args.steps,
+            reference,
+            args.fid_images,
+            "ada",
+            args.ada_speed,
         )
     if "noada" in args.only:
         train_and_score(
-            f"{small}-noada", small_dir, args.work, args.steps, reference, args.fid_images, "none", args.ada_speed
+            f"{small}-noada",
+            small_dir,
+            args.work,
+            args.steps,
+            reference,
+            args.fid_images,
+            "none",
+            args.ada_speed,
         )
     if "project" in args.only and (args.work / "model-full").is_dir():
         project_photos(args.work / "model-full")
