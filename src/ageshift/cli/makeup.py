@@ -113,10 +113,26 @@ def prepare_makeup_command(
         -1.0, help="Share held out under test/ (default: 0.05 for MT, 0.1 synthetic)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a prepared folder already in --out."),
+    masks: str = typer.Option(
+        "auto",
+        help="MT: training masks from the face-parsing maps in segs/ ('parsing'), from the landmarks as at use "
+        "('landmarks'), or parsing when segs/ exists ('auto').",
+    ),
+    parsing_labels: str = typer.Option(
+        "",
+        help="MT: the label values of the parsing maps, e.g. 'lips=9,13 skin=4,8' (the default: MT's own).",
+    ),
 ) -> None:
-    """Makeup training data with 68 landmarks per face: the MT dataset (dlib finds the points), or procedural
-    faces wearing lipstick, eye shadow and blush in many colours (exact points)."""
-    from ..models.beautygan.data import LANDMARKS_FILE, make_synthetic_makeup, prepare_makeup_folder
+    """Makeup training data with 68 landmarks per face: the MT dataset (dlib finds the points; lips and skin
+    from its face-parsing maps when segs/ is there), or procedural faces wearing lipstick, eye shadow and blush
+    in many colours (exact points)."""
+    from ..faces.regions import parse_label_spec
+    from ..models.beautygan.data import (
+        LANDMARKS_FILE,
+        MASK_CHOICES,
+        make_synthetic_makeup,
+        prepare_makeup_folder,
+    )
     from ..outputs import check_folder_writable, is_within
 
     if synthetic == (source is not None):
@@ -128,6 +144,11 @@ def prepare_makeup_command(
     check_folder_writable(out, "--out")
     if test_fraction >= 1:
         raise AgeshiftError(f"--test-fraction must be below 1, got {test_fraction}")
+    if masks not in MASK_CHOICES:
+        raise AgeshiftError(f"--masks must be one of {', '.join(MASK_CHOICES)}, got {masks!r}")
+    if synthetic and (masks != "auto" or parsing_labels):
+        raise AgeshiftError("--masks and --parsing-labels apply to the MT folder, not to --synthetic")
+    labels = parse_label_spec(parsing_labels) if parsing_labels else None
     if synthetic:
         prepared = make_synthetic_makeup(
             out, count, size or 64, seed, 0.1 if test_fraction < 0 else test_fraction
@@ -143,10 +164,18 @@ def prepare_makeup_command(
                 bar.update(task, completed=done, total=total)
 
             prepared = prepare_makeup_folder(
-                source, out, size or 256, 0.05 if test_fraction < 0 else test_fraction, progress=progress
+                source,
+                out,
+                size or 256,
+                0.05 if test_fraction < 0 else test_fraction,
+                progress=progress,
+                masks=masks,
+                parsing_labels=labels,
             )
     counts = ", ".join(f"{folder} {number}" for folder, number in prepared.counts.items())
     written = f"wrote {counts} to {prepared.root}"
+    if prepared.parsed:
+        written += f" ({prepared.parsed} with masks from their parsing maps)"
     total = sum(prepared.counts.values()) + len(prepared.skipped)
     report_skipped([f"{item.path}: {item.reason}" for item in prepared.skipped], total, written)
     say(written, err=False)

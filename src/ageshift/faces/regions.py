@@ -2,6 +2,8 @@
 
 The same function serves training data (synthetic faces give their 68 points analytically, prepared photos
 store dlib's) and use (each aligned crop's points), so a model is trained on exactly the masks it is used with.
+Datasets that come with face-parsing maps (MT's ``segs/``) can give their training masks from the maps instead
+(:func:`parsing_masks`): exact lip and skin outlines, with the eye-shadow reach still taken from the landmarks.
 
 Points follow the iBUG 300-W order: jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, outer lips 48-59, inner
 lips 60-67. (dlib's 68-point predictor was trained on iBUG 300-W, whose terms exclude commercial use.)
@@ -90,6 +92,70 @@ def region_masks(landmarks: np.ndarray, size: int | tuple[int, int]) -> RegionMa
     face = _polygon(shape, np.concatenate([points[_JAW], top]))
     skin = face & ~mouth & ~eyes_open & ~rings & ~brows
     return RegionMasks(lips, rings & ~mouth, skin)
+
+
+#: MT's face-parsing labels (its ``segs/`` maps, the labelling BeautyGAN trained with): region → label values.
+#: 0 background, 1 right eye, 2 right brow, 3 right ear, 4 face, 5 left ear, 6 left eye, 7 left brow, 8 nose,
+#: 9 upper lip, 10 neck, 11 teeth, 12 hair, 13 lower lip. The skin is face and nose (not the neck), as in
+#: :func:`region_masks`; the eye-shadow rings are cut from it, so they never cover a parsed eye or brow.
+MT_PARSING_LABELS: dict[str, tuple[int, ...]] = {"lips": (9, 13), "skin": (4, 8)}
+
+
+def parse_label_spec(spec: str) -> dict[str, tuple[int, ...]]:
+    """``"lips=9,13 skin=4,8"`` → a label table like :data:`MT_PARSING_LABELS`.
+
+    Regions not named keep MT's labels. Raises:
+        AgeshiftError: an unknown region or a value that is not a list of integers.
+    """
+    table = dict(MT_PARSING_LABELS)
+    for item in spec.replace(";", " ").split():
+        name, _, values = item.partition("=")
+        if name not in table:
+            raise AgeshiftError(f"parsing labels: unknown region {name!r}; use {', '.join(table)}")
+        try:
+            table[name] = tuple(int(value) for value in values.split(",") if value.strip())
+        except ValueError:
+            raise AgeshiftError(f"parsing labels: {item!r} is not REGION=N[,N...]") from None
+        if not table[name]:
+            raise AgeshiftError(f"parsing labels: {item!r} names no label")
+    return table
+
+
+def parsing_masks(
+    parsing: np.ndarray, landmarks: np.ndarray, labels: dict[str, tuple[int, ...]] | None = None
+) -> RegionMasks:
+    """Lips, eye-shadow rings and skin of one face from its face-parsing map.
+
+    Args:
+        parsing: ``(H, W)`` integer label map (MT's ``segs/``).
+        landmarks: the face's ``(68, 2)`` points in the same pixels: parsing maps have no eye-shadow class, so
+            each ring reaches as far as :func:`region_masks` draws it, limited to pixels parsed as skin.
+        labels: region → label values (default :data:`MT_PARSING_LABELS`).
+
+    Returns:
+        :class:`RegionMasks`: lips = the lip labels; eyes = the landmark rings on skin-labelled pixels (so never
+        on a parsed eye or brow); skin = the skin labels minus rings and lips.
+
+    Raises:
+        AgeshiftError: a map that is not 2-D, or one without any lip or skin pixel (another labelling: pass
+            ``labels``).
+    """
+    table = labels or MT_PARSING_LABELS
+    parsing = np.asarray(parsing)
+    if parsing.ndim != 2:
+        raise AgeshiftError(f"a face-parsing map must be one channel of labels, got shape {parsing.shape}")
+    height, width = parsing.shape
+    lips = np.isin(parsing, table["lips"])
+    skin_labels = np.isin(parsing, table["skin"])
+    missing = [name for name, mask in (("lips", lips), ("skin", skin_labels)) if not mask.any()]
+    if missing:
+        found = sorted(int(value) for value in np.unique(parsing))
+        raise AgeshiftError(
+            f"the parsing map has no {' or '.join(missing)} pixels (labels {table['lips']} / {table['skin']}; "
+            f"the map holds {found}): not MT's labelling? give the labels (--parsing-labels)"
+        )
+    rings = region_masks(landmarks, (width, height)).eyes & skin_labels & ~lips
+    return RegionMasks(lips, rings, skin_labels & ~rings & ~lips)
 
 
 def soft_masks(masks: RegionMasks, radius: float = 1.0) -> np.ndarray:

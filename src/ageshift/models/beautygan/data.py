@@ -5,13 +5,16 @@ A makeup data folder (what ``ageshift prepare makeup`` writes, from MT or from p
     DATA/images/makeup/*.png        faces wearing makeup (the references)
     DATA/images/non-makeup/*.png    bare faces (the sources)
     DATA/test/makeup, test/non-makeup   optional held-out faces for the sample grids and evaluation
-    DATA/landmarks.json             68 iBUG-order points per image, in that image's pixels
-    DATA/segs/                      MT's face-parsing maps, when copied along: not read (masks come from
-                                    the landmarks, exactly as at use, where no parsing network exists)
+    DATA/landmarks.json             68 iBUG-order points per image, in that image's pixels, and which
+                                    images have a stored mask
+    DATA/masks/<image path>         optional region masks (red lips, green eye shadow, blue skin) made from
+                                    MT's face-parsing maps (``segs/``) by ``prepare makeup``
 
 Registered as the ``makeup`` data kind. Faces are decoded once at the stage size together with their region
-masks (lips, eye shadow, skin: :func:`~ageshift.faces.regions.region_masks`); a flip mirrors a face and its
-masks together. Sources and references are drawn independently (unpaired, as in the paper).
+masks: the stored mask when there is one (:func:`~ageshift.faces.regions.parsing_masks`), else drawn from the
+landmarks (:func:`~ageshift.faces.regions.region_masks`, exactly as at use, where no parsing map exists); a
+flip mirrors a face and its masks together. Sources and references are drawn independently (unpaired, as in
+the paper).
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from PIL import Image
 
 from ...data import EpochSampler, flip_horizontally, random_flip_mask
 from ...data.folders import SkippedFile
-from ...errors import ConfigError, DataError, ImageLoadError
-from ...faces.regions import region_masks
+from ...errors import AgeshiftError, ConfigError, DataError, ImageLoadError
+from ...faces.regions import RegionMasks, parsing_masks, region_masks
 from ...image import center_crop_square, resize_pil, uint8_to_tensor
 from ...io import list_images, load_image, save_image
 from ...outputs import write_json
@@ -41,6 +44,9 @@ LANDMARKS_FORMAT = "ageshift-makeup-landmarks/1"
 #: Folder of each stream, relative to the data root: training and held-out.
 STREAMS = {"source": "non-makeup", "reference": "makeup"}
 TRAIN_FOLDER, TEST_FOLDER = "images", "test"
+#: Stored region masks of a prepared folder, and MT's face-parsing maps in the downloaded one.
+MASKS_FOLDER, PARSING_FOLDER = "masks", "segs"
+MASK_CHOICES = ("auto", "parsing", "landmarks")
 
 
 def read_landmarks(root: Path) -> dict[str, np.ndarray]:
@@ -68,6 +74,37 @@ def read_landmarks(root: Path) -> dict[str, np.ndarray]:
             raise DataError(f"{path}: the landmarks of {name} are not 68 finite (x, y) points")
         points[name] = array
     return points
+
+
+def read_mask_keys(root: Path) -> set[str]:
+    """The images of a prepared folder whose region masks are stored under ``masks/`` (from parsing maps)."""
+    try:
+        data = json.loads((root / LANDMARKS_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return set()  # read_landmarks reports the file's problems
+    keys = data.get("masks", []) if isinstance(data, dict) else []
+    return {str(key) for key in keys} if isinstance(keys, list) else set()
+
+
+def _square_labels(labels: np.ndarray, size: int) -> np.ndarray:
+    """The centred square of a label map (or of stacked masks) resized to ``size`` without mixing labels."""
+    height, width = labels.shape[:2]
+    side = min(width, height)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = np.ascontiguousarray(labels[top : top + side, left : left + side])
+    if side == size:
+        return square
+    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.NEAREST))
+
+
+def _stored_masks(path: Path, size: int) -> np.ndarray:
+    """``(3, size, size)`` float32 masks from a stored mask PNG (red lips, green eye shadow, blue skin)."""
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: unreadable region mask ({error}); prepare the folder again") from None
+    return (np.moveaxis(_square_labels(pixels, size), -1, 0) > 127).astype(np.float32)
 
 
 def square_face(image: Image.Image, points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,9 +135,17 @@ class FaceSet:
 
 
 def load_face_set(
-    root: Path, folder: Path, size: int, points: dict[str, np.ndarray], skipped: list[SkippedFile] | None
+    root: Path,
+    folder: Path,
+    size: int,
+    points: dict[str, np.ndarray],
+    skipped: list[SkippedFile] | None,
+    mask_keys: set[str] | None = None,
 ) -> FaceSet | None:
-    """Every readable image of ``folder`` with landmarks, at ``size``; ``None`` when there is none."""
+    """Every readable image of ``folder`` with landmarks, at ``size``; ``None`` when there is none.
+
+    Masks come from ``masks/`` for the images in ``mask_keys``, from the landmarks for the others.
+    """
     images, masks, kept_points, files = [], [], [], []
     for path in list_images(folder) if folder.is_dir() else []:
         key = path.relative_to(root).as_posix()
@@ -115,7 +160,11 @@ def load_face_set(
                 skipped.append(SkippedFile(path, str(error)))
             continue
         images.append(uint8_to_tensor(pixels))
-        masks.append(torch.from_numpy(region_masks(scaled, size).stack()).to(torch.uint8))
+        if mask_keys and key in mask_keys:
+            stack = _stored_masks(root / MASKS_FOLDER / key, size)
+        else:
+            stack = region_masks(scaled, size).stack()
+        masks.append(torch.from_numpy(stack).to(torch.uint8))
         kept_points.append(scaled)
         files.append(path)
     if not images:
@@ -137,6 +186,7 @@ class MakeupData(TrainingData):
         if not self.root.is_dir():
             raise DataError(f"{self.root}: makeup data folder does not exist")
         self.points = read_landmarks(self.root)
+        self.mask_keys = read_mask_keys(self.root)
         self.seed = seed
         self.skipped: list[SkippedFile] = []
         self.samplers: dict[str, EpochSampler] = {}
@@ -148,7 +198,9 @@ class MakeupData(TrainingData):
         self.train: dict[str, FaceSet] = {}
         self.held_out: dict[str, FaceSet | None] = {}
         for stream, folder in STREAMS.items():
-            faces = load_face_set(self.root, self.root / TRAIN_FOLDER / folder, size, self.points, skipped)
+            faces = load_face_set(
+                self.root, self.root / TRAIN_FOLDER / folder, size, self.points, skipped, self.mask_keys
+            )
             if faces is None:
                 raise DataError(
                     f"{self.root / TRAIN_FOLDER / folder}: no readable faces with landmarks "
@@ -156,7 +208,7 @@ class MakeupData(TrainingData):
                 )
             self.train[stream] = faces
             self.held_out[stream] = load_face_set(
-                self.root, self.root / TEST_FOLDER / folder, size, self.points, None
+                self.root, self.root / TEST_FOLDER / folder, size, self.points, None, self.mask_keys
             )
         self.skipped = skipped
         for salt, (stream, faces) in enumerate(self.train.items()):
@@ -210,6 +262,8 @@ class PreparedMakeup:
     root: Path
     counts: dict[str, int]
     skipped: list[SkippedFile]
+    #: Faces whose masks came from a parsing map (the rest are drawn from landmarks when loaded).
+    parsed: int = 0
 
 
 def _split_name(index: int, count: int, test_fraction: float) -> str:
@@ -220,25 +274,35 @@ def _split_name(index: int, count: int, test_fraction: float) -> str:
     return TEST_FOLDER if index % every == every - 1 and count > 2 else TRAIN_FOLDER
 
 
+#: One prepared face: file stem, the square image, its landmarks and (from a parsing map) its masks.
+PreparedFace = tuple[str, Image.Image, np.ndarray, RegionMasks | None]
+
+
 def _write_prepared(
     out: Path,
-    faces: dict[str, list[tuple[str, Image.Image, np.ndarray]]],
+    faces: dict[str, list[PreparedFace]],
     test_fraction: float,
     origin: dict[str, Any],
     skipped: list[SkippedFile],
 ) -> PreparedMakeup:
     points: dict[str, list[list[float]]] = {}
     counts: dict[str, int] = {}
+    stored: list[str] = []
     for stream, items in faces.items():
         folder = STREAMS[stream]
-        for index, (stem, image, landmarks) in enumerate(items):
+        for index, (stem, image, landmarks, masks) in enumerate(items):
             split = _split_name(index, len(items), test_fraction)
             relative = f"{split}/{folder}/{stem}.png"
             save_image(image, out / relative)
             points[relative] = np.round(landmarks, 3).tolist()
             counts[f"{split}/{folder}"] = counts.get(f"{split}/{folder}", 0) + 1
-    write_json(out / LANDMARKS_FILE, {"format": LANDMARKS_FORMAT, "origin": origin, "points": points})
-    return PreparedMakeup(out, counts, skipped)
+            if masks is not None:
+                layers = (np.moveaxis(masks.stack(), 0, -1) * 255).astype(np.uint8)
+                save_image(Image.fromarray(layers), out / MASKS_FOLDER / relative)
+                stored.append(relative)
+    document = {"format": LANDMARKS_FORMAT, "origin": origin, "points": points, "masks": stored}
+    write_json(out / LANDMARKS_FILE, document)
+    return PreparedMakeup(out, counts, skipped, len(stored))
 
 
 def make_synthetic_makeup(
@@ -254,12 +318,12 @@ def make_synthetic_makeup(
     if count < 2:
         raise ConfigError(f"--count must be at least 2, got {count}")
     rng = np.random.default_rng(seed)
-    faces: dict[str, list[tuple[str, Image.Image, np.ndarray]]] = {"source": [], "reference": []}
+    faces: dict[str, list[PreparedFace]] = {"source": [], "reference": []}
     for index in range(count):
         bare, bare_points = render_made_up_face(makeup_identity(rng), Makeup(), size)
         made, made_points = render_made_up_face(makeup_identity(rng), random_makeup(rng), size)
-        faces["source"].append((f"bare{index:05d}", bare, bare_points))
-        faces["reference"].append((f"makeup{index:05d}", made, made_points))
+        faces["source"].append((f"bare{index:05d}", bare, bare_points, None))
+        faces["reference"].append((f"makeup{index:05d}", made, made_points, None))
     origin = {"kind": "synthetic", "count": count, "size": size, "seed": seed}
     return _write_prepared(Path(out), faces, test_fraction, origin, [])
 
@@ -271,12 +335,18 @@ def prepare_makeup_folder(
     test_fraction: float = 0.05,
     landmarks: Callable[[Image.Image], np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    masks: str = "auto",
+    parsing_labels: dict[str, tuple[int, ...]] | None = None,
 ) -> PreparedMakeup:
-    """The MT dataset (``images/makeup``, ``images/non-makeup``) resized to ``size`` with 68 landmarks each.
+    """The MT dataset (``images/makeup``, ``images/non-makeup``, optional ``segs/``) resized to ``size`` with 68
+    landmarks each, and region masks from MT's face-parsing maps where they exist.
 
     MT's faces are already aligned crops; dlib's 68-point predictor (``face_recognition_models``, trained on
-    iBUG 300-W: non-commercial terms) finds each face's points. Files without a readable face are skipped and
-    listed; the source folder is only read.
+    iBUG 300-W: non-commercial terms) finds each face's points. With parsing maps
+    (``segs/makeup/NAME.png`` beside ``images/makeup/NAME.png``, and so on), each face's lips and skin come from
+    its map and the eye-shadow reach from its landmarks (:func:`~ageshift.faces.regions.parsing_masks`); they
+    are stored under ``masks/``. Files without a readable face, or with an unreadable or mismatched map, are
+    skipped and listed; the source folder is only read.
 
     Args:
         source: the MT folder as downloaded.
@@ -285,9 +355,15 @@ def prepare_makeup_folder(
         test_fraction: share of each stream held out under ``test/``.
         landmarks: ``crop → (68, 2)`` points (default: dlib through :func:`~ageshift.faces.regions.face_regions`).
         progress: called with ``(done, total)`` after each image.
+        masks: ``"auto"`` (parsing maps when ``segs/`` exists, else landmarks), ``"parsing"`` (every face needs
+            its map) or ``"landmarks"`` (maps ignored: masks as at use).
+        parsing_labels: region → label values of the maps (default MT's,
+            :data:`~ageshift.faces.regions.MT_PARSING_LABELS`).
     """
     from ...faces.regions import face_regions
 
+    if masks not in MASK_CHOICES:
+        raise ConfigError(f"masks must be one of {', '.join(MASK_CHOICES)}, got {masks!r}")
     source, out = Path(source), Path(out)
     folders = {stream: source / TRAIN_FOLDER / folder for stream, folder in STREAMS.items()}
     missing = [str(folder) for folder in folders.values() if not folder.is_dir()]
@@ -295,10 +371,14 @@ def prepare_makeup_folder(
         raise DataError(
             f"{source}: not the MT layout (missing {', '.join(missing)}); expected images/makeup and images/non-makeup"
         )
+    parsing_root = source / PARSING_FOLDER
+    use_parsing = masks == "parsing" or (masks == "auto" and parsing_root.is_dir())
+    if masks == "parsing" and not parsing_root.is_dir():
+        raise DataError(f"{source}: no {PARSING_FOLDER}/ folder of face-parsing maps (--masks parsing)")
     find = landmarks or (lambda crop: face_regions(crop)[0])
     files = {stream: list_images(folder) for stream, folder in folders.items()}
     total = sum(len(paths) for paths in files.values())
-    faces: dict[str, list[tuple[str, Image.Image, np.ndarray]]] = {"source": [], "reference": []}
+    faces: dict[str, list[PreparedFace]] = {"source": [], "reference": []}
     skipped: list[SkippedFile] = []
     done = 0
     for stream, paths in files.items():
@@ -319,14 +399,72 @@ def prepare_makeup_folder(
                 skipped.append(SkippedFile(path, "no face landmarks found"))
                 continue
             pixels, scaled = square_face(image, points, size)
-            faces[stream].append((path.stem, Image.fromarray(pixels), scaled))
+            region = None
+            if use_parsing:
+                relative = path.relative_to(folders[stream])
+                try:
+                    region = _parsed_regions(parsing_root / STREAMS[stream] / relative, image.size, points,
+                                             size, parsing_labels)  # fmt: skip
+                except DataError as error:
+                    skipped.append(SkippedFile(path, str(error)))
+                    continue
+            faces[stream].append((path.stem, Image.fromarray(pixels), scaled, region))
             if progress is not None:
                 progress(done, total)
     for stream, items in faces.items():
         if not items:
-            raise DataError(f"{folders[stream]}: no face with landmarks found in any image")
-    origin = {"kind": "mt", "source": str(source), "size": size, "landmarks": "dlib 68-point (iBUG 300-W)"}
+            mine = [item for item in skipped if item.path.parent == folders[stream]]
+            first = f" (first: {mine[0].path.name}: {mine[0].reason})" if mine else ""
+            raise DataError(f"{folders[stream]}: no usable face in any image{first}")
+    origin = {
+        "kind": "mt",
+        "source": str(source),
+        "size": size,
+        "landmarks": "dlib 68-point (iBUG 300-W)",
+        "masks": "parsing maps (segs/) with landmark eye-shadow rings" if use_parsing else "landmarks",
+    }
     return _write_prepared(out, faces, test_fraction, origin, skipped)
+
+
+def _parsed_regions(
+    stem_path: Path,
+    image_size: tuple[int, int],
+    points: np.ndarray,
+    size: int,
+    labels: dict[str, tuple[int, ...]] | None,
+) -> RegionMasks:
+    """The region masks of one MT face from its parsing map, in the prepared square of ``size``.
+
+    ``stem_path`` is where the map would be with the image's own name; any image extension is accepted.
+
+    Raises:
+        DataError: no map, an unreadable one, one of another size than its image, or one without lip or skin
+            labels (naming the map).
+    """
+    candidates = [stem_path] + [stem_path.with_suffix(suffix) for suffix in (".png", ".bmp", ".jpg")]
+    path = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if path is None:
+        raise DataError(f"no face-parsing map at {stem_path.with_suffix('.png')}")
+    try:
+        with Image.open(path) as map_image:
+            parsing = np.asarray(map_image)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: unreadable parsing map ({error})") from None
+    if parsing.ndim == 3 and (parsing[..., :3] == parsing[..., :1]).all():
+        parsing = parsing[..., 0]  # labels saved as grey RGB
+    if parsing.ndim != 2:
+        raise DataError(f"{path}: a parsing map must be one channel of labels, not a colour image")
+    if (parsing.shape[1], parsing.shape[0]) != tuple(image_size):
+        raise DataError(
+            f"{path}: parsing map is {parsing.shape[1]}×{parsing.shape[0]}, its image {image_size[0]}×{image_size[1]}"
+        )
+    try:
+        regions = parsing_masks(parsing, points, labels)
+    except AgeshiftError as error:
+        raise DataError(f"{path}: {error}") from None
+    stacked = np.moveaxis(regions.stack(), 0, -1).astype(np.uint8) * 255
+    square = _square_labels(stacked, size) > 127
+    return RegionMasks(square[..., 0], square[..., 1], square[..., 2])
 
 
 def held_out_pairs(root: str | Path, size: int, count: int | None = None) -> dict[str, Any]:
@@ -338,11 +476,11 @@ def held_out_pairs(root: str | Path, size: int, count: int | None = None) -> dic
         arrays, ``N = min(count, sources, references)``.
     """
     root = Path(root)
-    points = read_landmarks(root)
+    points, mask_keys = read_landmarks(root), read_mask_keys(root)
     pairs: dict[str, Any] = {}
     for stream, folder in STREAMS.items():
-        faces = load_face_set(root, root / TEST_FOLDER / folder, size, points, None)
-        faces = faces or load_face_set(root, root / TRAIN_FOLDER / folder, size, points, None)
+        faces = load_face_set(root, root / TEST_FOLDER / folder, size, points, None, mask_keys)
+        faces = faces or load_face_set(root, root / TRAIN_FOLDER / folder, size, points, None, mask_keys)
         if faces is None:
             raise DataError(f"{root}: no {folder} faces with landmarks")
         pairs[stream], pairs[f"{stream}_points"] = faces.images, faces.points
