@@ -4,7 +4,8 @@
 
 1. ``ageshift prepare makeup --synthetic``: ``--count`` bare faces and as many others wearing lipstick, eye shadow
    and blush (10 % held out), at ``--size``.
-2. The shared trainer, ``fast`` preset, ``--steps`` steps (wall time and images/s printed).
+2. The shared trainer, ``fast`` preset (``--region-weights`` to change the makeup loss per region), ``--steps``
+   steps (wall time and images/s printed).
 3. Held-out pairs (new people): median CIE76 ΔE of lips, eye shadow and skin to the reference before and after,
    synthetic identity distance (same person < 0.3; two people ~1.2), change outside the makeup regions.
 4. Real public-domain photos (astronaut, Grace Hopper): each wears the other's makeup through the face pipeline
@@ -93,6 +94,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument(
+        "--region-weights",
+        default="",
+        help="model.region_weights as 'LIPS,EYES,SKIN' (default: the preset's)",
+    )
     parser.add_argument("--sheet", type=Path, default=Path("docs/images/makeup_sheet.jpg"))
     parser.add_argument(
         "--skip-real", action="store_true", help="Leave out the real-photo figures and sheet."
@@ -107,10 +113,14 @@ def main() -> None:
     data = args.work / "data"
     if not (data / "landmarks.json").is_file():
         make_synthetic_makeup(data, count=args.count, size=args.size, seed=0)
+    model_overrides = {}
+    if args.region_weights:
+        model_overrides["region_weights"] = [float(value) for value in args.region_weights.split(",")]
     config = train_config(
         "fast",
         family="beautygan",
         overrides={
+            "model": model_overrides,
             "stages": [{"size": args.size, "batch_size": args.batch, "steps": args.steps}],
             "sample_every": max(args.steps // 3, 1),
             "checkpoint_every": max(args.steps // 3, 1),

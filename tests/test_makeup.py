@@ -210,6 +210,58 @@ def test_makeup_photo_pastes_every_face_and_keeps_the_rest(tiny_model: Path, tmp
     assert changed.any() and not changed[:, :100].any() and not changed[400:].any()
 
 
+def test_onnx_makeup_matches_pytorch_and_runs_photos(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    """export-onnx writes makeup.onnx; onnxruntime gives both directions as PyTorch, and the makeup command runs
+    on it (--backend onnxruntime), editing the same pixels."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from skimage import data as skdata
+
+    import ageshift
+    from ageshift.onnx.runtime import load_onnx
+
+    folder = tmp_path / "model"
+    code, _, err = run_cli(["export-onnx", tiny_model, "--out", folder, "--int8"], capsys)
+    assert code == 0, err
+    contract = json.loads((folder / "config.json").read_text())["card"]["onnx"]
+    assert contract["kind"] == "makeup" and (folder / "makeup.onnx").is_file()
+    assert [entry["name"] for entry in contract["outputs"]] == ["made_up", "removed"]
+    torch_model, runtime = ageshift.load(folder), load_onnx(folder, threads=1)
+    face = Image.fromarray(skdata.astronaut()).crop((150, 20, 290, 160))
+    reference = Image.fromarray(skdata.astronaut()).crop((140, 10, 300, 170))
+    for direction, strength in (("makeup", 1.0), ("makeup", 0.5), ("remove", 1.0)):
+        models = [torch_model.with_reference(reference), runtime.with_reference(reference)]
+        if direction == "remove":
+            models = [torch_model, runtime]
+        outputs = [np.asarray(m.translate(face, direction, strength=strength), dtype=int) for m in models]
+        assert np.abs(outputs[0] - outputs[1]).max() <= 2, direction
+        if (direction, strength) == ("makeup", 1.0):
+            made_up = outputs[0]
+    with pytest.raises(ConditionError, match="needs a reference"):
+        runtime.translate(face, "makeup")
+    assert contract["int8"]["psnr_vs_fp32_db"]["makeup"] > 20
+    int8 = load_onnx(folder, threads=1, int8=True).with_reference(reference)
+    assert np.abs(np.asarray(int8.translate(face, "makeup"), dtype=int) - made_up).mean() < 8
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(skdata.astronaut()).save(photo)
+    reference_file = tmp_path / "reference.png"
+    Image.fromarray(skdata.astronaut()).crop((120, 0, 300, 220)).save(reference_file)
+    for backend in ("torch", "onnxruntime"):
+        code, _, err = run_cli(
+            ["makeup", photo, "--model", folder, "--reference", reference_file, "--out", tmp_path / backend,
+             "--backend", backend], capsys,
+        )  # fmt: skip
+        assert code == 0, err
+    edited = [
+        np.asarray(Image.open(tmp_path / b / "astronaut.png"), dtype=int) for b in ("torch", "onnxruntime")
+    ]
+    assert np.abs(edited[0] - edited[1]).max() <= 3
+    code, _, err = run_cli(
+        ["makeup", photo, "--model", "identity", "--remove", "--out", tmp_path / "x"], capsys
+    )
+    assert code == 2 and "not a makeup model" in err
+
+
 @pytest.mark.slow
 def test_short_training_moves_lips_and_eyes_towards_the_reference(tmp_path: Path, one_torch_thread) -> None:
     """On held-out pairs of new people: lip ΔE to the reference at least halved, eye shadow moved towards it,

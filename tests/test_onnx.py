@@ -362,3 +362,21 @@ def test_reager_student_exports_and_ages_photos_like_pytorch(tmp_path, capsys, o
     assert (tmp_path / "aged" / "photo.png").is_file()
     code, _, err = run_cli([*args, "-o", tmp_path / "aged2"], capsys)
     assert code == 2 and "--current-age" in err and "Traceback" not in err
+
+
+def test_reager_int8_graph_is_measured_on_its_own_inputs(tmp_path, one_torch_thread):
+    """int8 quantisation feeds the student its age maps and compares its ``change`` output."""
+    from tests.test_reager import tiny_student
+
+    from ageshift.onnx.quantize import quantize_folder
+
+    student = tiny_student(32)
+    folder = tmp_path / "student"
+    student.save_pretrained(folder)
+    export_onnx(student, folder)
+    results = quantize_folder(folder)
+    assert set(results) == {"reager"} and (folder / "reager.int8.onnx").is_file()
+    assert results["reager"]["psnr_vs_fp32"] is None or results["reager"]["psnr_vs_fp32"] > 20.0
+    quantised = load_onnx(folder, int8=True)
+    faces = _astronaut(32)
+    assert quantised.translate(faces, target_age=70, current_age=30.0).shape == faces.shape

@@ -13,6 +13,7 @@ from ..errors import AgeshiftError, ImageLoadError
 from ._app import app, prepare_app
 from ._conditions import strength_option
 from ._console import report_skipped, say
+from .onnx import backend_option, load_with_backend
 
 
 @app.command("makeup")
@@ -38,6 +39,7 @@ def makeup_command(
     ),
     max_faces: int = typer.Option(10, help="At most this many faces per photo, largest first."),
     min_face_size: float = typer.Option(40.0, help="Ignore faces smaller than this (pixels)."),
+    backend: str = backend_option(),
 ) -> None:
     """Put a reference face's makeup on every face in photos (BeautyGAN), or remove makeup with --remove.
 
@@ -47,7 +49,7 @@ def makeup_command(
     import ageshift
 
     from ..faces import create_detector
-    from ..faces.makeup import makeup_photo
+    from ..faces.makeup import is_makeup_model, makeup_photo
     from ..io import load_image, save_image
     from ..outputs import write_json
     from .faces import _collect_photos, _plan_outputs
@@ -60,8 +62,8 @@ def makeup_command(
     if reference is not None and not reference.is_file():
         raise AgeshiftError(f"{reference}: no such reference photo")
     _, targets = _plan_outputs(files, out, report, None)
-    translator: Any = ageshift.load(model)
-    if not hasattr(translator, "with_reference"):
+    translator: Any = load_with_backend(model, backend)
+    if not is_makeup_model(translator):
         raise AgeshiftError(f"{model}: is a {translator.family} model, not a makeup model (family beautygan)")
     upscaler = ageshift.load(upscale) if upscale else None
     if upscaler is not None and not hasattr(upscaler, "upscale"):

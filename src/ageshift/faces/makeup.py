@@ -27,6 +27,11 @@ class ReferenceFaceError(AgeshiftError):
     """The makeup reference holds no face, or more than one."""
 
 
+def is_makeup_model(model: Any) -> bool:
+    """Whether ``model`` (PyTorch or ONNX) transfers makeup and so takes a reference face."""
+    return getattr(model, "evaluation", None) == "makeup"
+
+
 def reference_face(
     reference: Image.Image,
     model: MakeupTranslator,
@@ -84,7 +89,7 @@ def bind_reference(
     """
     from ..io import load_image
 
-    if not hasattr(model, "with_reference"):
+    if not is_makeup_model(model):
         raise AgeshiftError(
             f"reference: a {getattr(model, 'family', '?')} model takes no makeup reference (only makeup models do)"
         )
@@ -124,7 +129,7 @@ def makeup_photo(
     """
     from .pipeline import age_photo
 
-    if not hasattr(model, "with_reference"):
+    if not is_makeup_model(model):
         raise AgeshiftError(f"a {getattr(model, 'family', '?')} model does not transfer makeup")
     if remove:
         if reference is not None:

@@ -8,6 +8,8 @@ One graph file per inference entry point, next to ``config.json``:
   ``strength (B, 1)`` → ``output`` and ``own_condition (B, D)``. The graph reads the face's own condition with the
   exported classifier and keeps it wherever ``requested`` is 0, exactly as ``ConditionalTranslator.run``;
 - super-resolution models: ``superres.onnx``, ``images (B, 3, h, w) → output (B, 3, s·h, s·w)``;
+- makeup models (BeautyGAN family): ``makeup.onnx``, ``images``, ``reference (B, 3, H, W)`` → ``made_up`` (the
+  images wearing the reference's makeup) and ``removed`` (the reference without it), as the generator;
 - generators: ``generator.onnx``, ``noise (B, latent_dim)`` [+ ``labels (B,)`` int64] ``→ output (B, 3, S, S)``.
 
 Batch and spatial sizes are dynamic. The exporter is ``torch.onnx.export(..., dynamo=False)`` (the TorchScript
@@ -97,6 +99,18 @@ class _ReagerGraph(nn.Module):
         return self.student(student_input(images, current_age, target_age)).float()
 
 
+class _MakeupGraph(nn.Module):
+    """A makeup generator as one graph with float32 outputs: ``(images, reference) → (made_up, removed)``."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, images: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        made_up, removed = self.generator(images, reference)
+        return made_up.float(), removed.float()
+
+
 def _register_symbolics() -> None:
     """ONNX mappings for ops the TorchScript exporter lacks (idempotent)."""
     from torch.onnx import register_custom_op_symbolic
@@ -168,6 +182,7 @@ def build_graphs(translator: Translator) -> Graphs:
     Raises:
         OnnxExportError: a model kind without an ONNX form (the built-in identity model).
     """
+    from ..models.beautygan.translator import MakeupTranslator
     from ..models.generator import ImageGenerator
     from ..models.stargan.family import ConditionalTranslator
     from ..models.superres.resolver import SuperResolver
@@ -192,6 +207,8 @@ def build_graphs(translator: Translator) -> Graphs:
         return _conditional_graphs(translator, contract)
     if getattr(translator, "predicts_delta", False):
         return _reager_graphs(translator, contract)
+    if isinstance(translator, MakeupTranslator):
+        return _makeup_graphs(translator, contract)
     if isinstance(translator, TwoDomainTranslator):
         multiple = _size_multiple(translator)
         graphs = {direction: f"{direction}.onnx" for direction in translator.directions}
@@ -275,6 +292,22 @@ def _reager_graphs(translator: Any, contract: dict[str, Any]) -> Graphs:
     )
     module = _ReagerGraph(translator.networks["student"]).eval()
     return contract, [("reager.onnx", module, args)]
+
+
+def _makeup_graphs(translator: Any, contract: dict[str, Any]) -> Graphs:
+    """A makeup generator: the runtime feeds the bound reference for ``makeup`` and the face itself as the
+    reference for ``remove`` (reading ``removed``), exactly as ``MakeupTranslator.run``."""
+    contract.update(
+        kind="makeup",
+        graphs={"makeup": "makeup.onnx"},
+        inputs=[IMAGES, {**IMAGES, "name": "reference", "help": "the made-up face, aligned like the images"}],
+        outputs=[{**OUTPUT, "name": "made_up", "help": "the images wearing the reference's makeup"},
+                 {**OUTPUT, "name": "removed", "help": "the reference with its makeup removed"}],
+        size_multiple=2,
+    )  # fmt: skip
+    side = _example_side(translator.image_size, 2)
+    args = (_example_images(2, side, seed=0), _example_images(2, side, seed=1))
+    return contract, [("makeup.onnx", _MakeupGraph(translator.networks["generator"]).eval(), args)]
 
 
 def _conditional_graphs(translator: Any, contract: dict[str, Any]) -> Graphs:

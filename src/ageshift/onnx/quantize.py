@@ -64,6 +64,13 @@ def sample_inputs(translator: Any) -> tuple[dict[str, dict[str, np.ndarray]], st
             "strength": np.ones((1, 1), np.float32),
         }
         return {"conditional": feeds}, described
+    if contract["kind"] == "makeup":  # the mirrored face as its own reference
+        reference = np.ascontiguousarray(images[..., ::-1])
+        return {"makeup": {"images": images, "reference": reference}}, described + " (reference: mirrored)"
+    if contract["kind"] == "reager":
+        ages = {name: np.full((1, 1, side, side), age, np.float32) for name, age in (("current_age", 30.0),
+                                                                                     ("target_age", 70.0))}  # fmt: skip
+        return {"reager": {"images": images, **ages}}, described + ", 30 → 70 years"
     return {name: {"images": images} for name in contract["graphs"]}, described
 
 
@@ -90,6 +97,7 @@ def quantize_folder(directory: str | Path) -> dict[str, dict[str, Any]]:
     translator = load_onnx(directory, threads=1)
     feeds, described = sample_inputs(translator)
     results: dict[str, dict[str, Any]] = {}
+    output = translator.contract["outputs"][0]["name"]  # the image every graph returns first
     for name, file_name in translator.contract["graphs"].items():
         target = directory / file_name.replace(".onnx", ".int8.onnx")
         scratch = directory / f".{target.name}.quantising"
@@ -101,8 +109,8 @@ def quantize_folder(directory: str | Path) -> dict[str, dict[str, Any]]:
                 stream.write(scratch.read_bytes())
         finally:
             scratch.unlink(missing_ok=True)
-        reference = translator.sessions[name].run(["output"], feeds[name])[0]
-        quantised = create_session(target, threads=1).run(["output"], feeds[name])[0]
+        reference = translator.sessions[name].run([output], feeds[name])[0]
+        quantised = create_session(target, threads=1).run([output], feeds[name])[0]
         quality = psnr(reference, quantised)
         results[name] = {"file": target.name, "psnr_vs_fp32": round(quality, 2) if math.isfinite(quality) else None,
                          "bytes": target.stat().st_size}  # fmt: skip

@@ -26,7 +26,7 @@ BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 #: Super-resolution tiles: input pixels per side, and extra pixels read per side (as the PyTorch path's defaults).
 SUPERRES_TILE, SUPERRES_OVERLAP = 192, 16
 #: The graph kinds of the contract.
-KINDS = ("two-domain", "conditional", "superres", "generator", "reager")
+KINDS = ("two-domain", "conditional", "superres", "generator", "reager", "makeup")
 #: The ``card.onnx`` contract versions this runtime reads.
 CONTRACT_VERSIONS = (1,)
 
@@ -142,13 +142,39 @@ class OnnxTranslator:
         self.metadata: dict[str, Any] = dict(document.get("metadata") or {})
         self.conditions = ConditionSpec.from_json(document.get("conditions"))
         self.any_size = self.kind == "superres"
-        self.strength_by_blending = self.kind == "two-domain"
+        #: What ``ageshift evaluate`` and the makeup commands see (as ``Translator.evaluation``).
+        self.evaluation = {"makeup": "makeup", "superres": "upscaling"}.get(self.kind, "age")
+        self.strength_by_blending = self.kind in ("two-domain", "makeup")
+        #: A makeup model's bound reference face, ``(1, 3, S, S)`` float32 at the model's size (``with_reference``).
+        self.reference: np.ndarray | None = None
         #: A change-predicting student: the face pipeline adds its change at each face's real size.
         self.predicts_delta = self.kind == "reager"
         graphs = self.contract["int8"]["graphs"] if int8 else self.contract["graphs"]
         self.sessions = {
             name: create_session(directory / file_name, threads) for name, file_name in graphs.items()
         }
+
+    def with_reference(self, reference: Image.Image | np.ndarray) -> OnnxTranslator:
+        """A makeup model bound to one reference face (as ``MakeupTranslator.with_reference``; ``self`` unchanged).
+
+        Args:
+            reference: the made-up face aligned like the model's crops: a PIL image or a ``(3, H, W)`` /
+                ``(1, 3, H, W)`` float32 array in ``[-1, 1]``.
+        """
+        import copy
+
+        if self.kind != "makeup":
+            raise AgeshiftError(f"a {self.family} model takes no makeup reference")
+        array = (
+            pil_to_array(reference.convert("RGB"))[None] if isinstance(reference, Image.Image) else reference
+        )
+        array = np.asarray(array, dtype=np.float32)
+        array = array[None] if array.ndim == 3 else array
+        if array.ndim != 4 or array.shape[:2] != (1, 3):
+            raise AgeshiftError(f"give one reference face (1, 3, H, W), got shape {array.shape}")
+        bound = copy.copy(self)
+        bound.reference = np.clip(resize_array(array, (self.image_size, self.image_size)), -1, 1)
+        return bound
 
     @property
     def directions(self) -> tuple[str, ...]:
@@ -188,10 +214,26 @@ class OnnxTranslator:
             return self.sessions[condition.direction].run(["output"], {"images": images})[0]
         if self.kind == "superres":
             return self._upscale(images)
+        if self.kind == "makeup":
+            return self._makeup(images, condition)
         vector, requested = self.condition_vector(condition, images.shape[0])
         strength = np.full((images.shape[0], 1), condition.strength, np.float32)
         feeds = {"images": images, "condition": vector, "requested": requested, "strength": strength}
         return self.sessions["conditional"].run(["output"], feeds)[0]
+
+    def _makeup(self, images: np.ndarray, condition: Condition) -> np.ndarray:
+        """``makeup``: the images wearing the bound reference's makeup; ``remove``: each face as its own reference,
+        read from the ``removed`` output."""
+        session = self.sessions["makeup"]
+        if condition.direction == "remove":
+            return session.run(["removed"], {"images": images, "reference": images})[0]
+        if self.reference is None:
+            raise ConditionError(
+                "makeup needs a reference face: model.with_reference(image), or --reference REF.jpg "
+                "(direction 'remove' needs none)"
+            )
+        reference = np.ascontiguousarray(np.broadcast_to(self.reference, images.shape))
+        return session.run(["made_up"], {"images": images, "reference": reference})[0]
 
     def _upscale(self, images: np.ndarray, tile: int = SUPERRES_TILE) -> np.ndarray:
         """Super-resolve in tiles of ``tile`` input pixels, each read with the contract's ``tile_overlap`` more per

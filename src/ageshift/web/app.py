@@ -99,6 +99,7 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
         A ``gradio.Blocks`` app, not yet launched.
     """
     from ..faces import create_detector
+    from ..faces.makeup import is_makeup_model
 
     gr = import_gradio()
     settings = settings or ServeSettings()
@@ -122,7 +123,7 @@ def build_app(translator: Any, settings: ServeSettings | None = None, model_name
                 elem_id="upload",
             )
             # A model that copies a reference face (makeup) gets a second upload; the rest of the page is shared.
-            takes_reference = hasattr(translator, "with_reference")
+            takes_reference = is_makeup_model(translator)
             references = []
             if takes_reference:
                 references.append(
