@@ -274,7 +274,7 @@ def main() -> None:
     small = "1k" if args.small_images == 1000 else str(args.small_images)
     if "ada" in args.only:
         train_and_score(
-            f"{small}-ada",
+            f"{small}-ada" + ("" if args.ada_speed == 20000.0 else f"-speed{args.ada_speed:g}"),
             small_dir,
             args.work,
             args.steps,
