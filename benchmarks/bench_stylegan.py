@@ -260,7 +260,7 @@ def main() -> None:
     from ageshift.evaluation.fid import InceptionFeatures
 
     args.work.mkdir(parents=True, exist_ok=True)
-    train_dir, held_dir, small_dir = make_data(args.work, args.train_images, args.held_out, 32)
+    train_dir, held_dir, _ = make_data(args.work, args.train_images, args.held_out, 32)
     reference_file = args.work / "reference.npy"
     if not reference_file.is_file():
         np.save(reference_file, InceptionFeatures()(load_folder(held_dir, args.held_out)))
@@ -269,8 +269,7 @@ def main() -> None:
         train_and_score(
             "full", train_dir, args.work, args.steps, reference, args.fid_images, "ada", args.ada_speed
         )
-    if args.small_images != 1000:
-        small_dir = subset_folder(args.work, train_dir, args.small_images)
+    small_dir = subset_folder(args.work, train_dir, args.small_images)
     small = "1k" if args.small_images == 1000 else str(args.small_images)
     if "ada" in args.only:
         train_and_score(

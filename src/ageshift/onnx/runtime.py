@@ -165,9 +165,7 @@ class OnnxTranslator:
 
         if self.kind != "makeup":
             raise AgeshiftError(f"a {self.family} model takes no makeup reference")
-        array = (
-            pil_to_array(reference.convert("RGB"))[None] if isinstance(reference, Image.Image) else reference
-        )
+        array = pil_to_array(reference)[None] if isinstance(reference, Image.Image) else reference
         array = np.asarray(array, dtype=np.float32)
         array = array[None] if array.ndim == 3 else array
         if array.ndim != 4 or array.shape[:2] != (1, 3):

@@ -33,7 +33,7 @@ from PIL import Image
 from ...data import EpochSampler, flip_horizontally, random_flip_mask
 from ...data.folders import SkippedFile
 from ...errors import AgeshiftError, ConfigError, DataError, ImageLoadError
-from ...faces.regions import RegionMasks, parsing_masks, region_masks
+from ...faces.regions import parsing_masks, region_masks
 from ...image import center_crop_square, resize_pil, uint8_to_tensor
 from ...io import list_images, load_image, save_image
 from ...outputs import write_json
@@ -49,8 +49,9 @@ MASKS_FOLDER, PARSING_FOLDER = "masks", "segs"
 MASK_CHOICES = ("auto", "parsing", "landmarks")
 
 
-def read_landmarks(root: Path) -> dict[str, np.ndarray]:
-    """``landmarks.json`` of a makeup data folder: image path relative to the root → ``(68, 2)`` points.
+def read_landmarks(root: Path) -> tuple[dict[str, np.ndarray], set[str]]:
+    """``landmarks.json`` of a makeup data folder: image path relative to the root → ``(68, 2)`` points, and the
+    images whose region masks are stored under ``masks/`` (from parsing maps).
 
     Raises:
         DataError: missing, unreadable or malformed file (naming it and what to run).
@@ -73,28 +74,17 @@ def read_landmarks(root: Path) -> dict[str, np.ndarray]:
         if array.shape != (68, 2) or not np.isfinite(array).all():
             raise DataError(f"{path}: the landmarks of {name} are not 68 finite (x, y) points")
         points[name] = array
-    return points
-
-
-def read_mask_keys(root: Path) -> set[str]:
-    """The images of a prepared folder whose region masks are stored under ``masks/`` (from parsing maps)."""
-    try:
-        data = json.loads((root / LANDMARKS_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return set()  # read_landmarks reports the file's problems
-    keys = data.get("masks", []) if isinstance(data, dict) else []
-    return {str(key) for key in keys} if isinstance(keys, list) else set()
+    stored = data.get("masks", [])
+    return points, {str(key) for key in stored} if isinstance(stored, list) else set()
 
 
 def _square_labels(labels: np.ndarray, size: int) -> np.ndarray:
-    """The centred square of a label map (or of stacked masks) resized to ``size`` without mixing labels."""
-    height, width = labels.shape[:2]
-    side = min(width, height)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = np.ascontiguousarray(labels[top : top + side, left : left + side])
-    if side == size:
-        return square
-    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.NEAREST))
+    """The centred square of a label map (or of stacked masks) resized to ``size`` without mixing labels: the
+    same crop as :func:`square_face` gives the image."""
+    square = center_crop_square(Image.fromarray(labels))
+    if square.size != (size, size):
+        square = square.resize((size, size), Image.Resampling.NEAREST)
+    return np.asarray(square)
 
 
 def _stored_masks(path: Path, size: int) -> np.ndarray:
@@ -185,8 +175,7 @@ class MakeupData(TrainingData):
         self.root = Path(source)
         if not self.root.is_dir():
             raise DataError(f"{self.root}: makeup data folder does not exist")
-        self.points = read_landmarks(self.root)
-        self.mask_keys = read_mask_keys(self.root)
+        self.points, self.mask_keys = read_landmarks(self.root)
         self.seed = seed
         self.skipped: list[SkippedFile] = []
         self.samplers: dict[str, EpochSampler] = {}
@@ -274,8 +263,9 @@ def _split_name(index: int, count: int, test_fraction: float) -> str:
     return TEST_FOLDER if index % every == every - 1 and count > 2 else TRAIN_FOLDER
 
 
-#: One prepared face: file stem, the square image, its landmarks and (from a parsing map) its masks.
-PreparedFace = tuple[str, Image.Image, np.ndarray, RegionMasks | None]
+#: One prepared face: file stem, the square image, its landmarks and (from a parsing map) its masks as the
+#: ``(S, S, 3)`` uint8 layers stored under ``masks/`` (red lips, green eye shadow, blue skin).
+PreparedFace = tuple[str, Image.Image, np.ndarray, np.ndarray | None]
 
 
 def _write_prepared(
@@ -297,8 +287,7 @@ def _write_prepared(
             points[relative] = np.round(landmarks, 3).tolist()
             counts[f"{split}/{folder}"] = counts.get(f"{split}/{folder}", 0) + 1
             if masks is not None:
-                layers = (np.moveaxis(masks.stack(), 0, -1) * 255).astype(np.uint8)
-                save_image(Image.fromarray(layers), out / MASKS_FOLDER / relative)
+                save_image(Image.fromarray(masks), out / MASKS_FOLDER / relative)
                 stored.append(relative)
     document = {"format": LANDMARKS_FORMAT, "origin": origin, "points": points, "masks": stored}
     write_json(out / LANDMARKS_FILE, document)
@@ -432,8 +421,9 @@ def _parsed_regions(
     points: np.ndarray,
     size: int,
     labels: dict[str, tuple[int, ...]] | None,
-) -> RegionMasks:
-    """The region masks of one MT face from its parsing map, in the prepared square of ``size``.
+) -> np.ndarray:
+    """The region masks of one MT face from its parsing map, in the prepared square of ``size``, as the
+    ``(size, size, 3)`` uint8 layers of a stored mask.
 
     ``stem_path`` is where the map would be with the image's own name; any image extension is accepted.
 
@@ -462,9 +452,8 @@ def _parsed_regions(
         regions = parsing_masks(parsing, points, labels)
     except AgeshiftError as error:
         raise DataError(f"{path}: {error}") from None
-    stacked = np.moveaxis(regions.stack(), 0, -1).astype(np.uint8) * 255
-    square = _square_labels(stacked, size) > 127
-    return RegionMasks(square[..., 0], square[..., 1], square[..., 2])
+    layers = np.moveaxis(regions.stack(), 0, -1).astype(np.uint8) * 255
+    return _square_labels(layers, size)
 
 
 def held_out_pairs(root: str | Path, size: int, count: int | None = None) -> dict[str, Any]:
@@ -476,7 +465,7 @@ def held_out_pairs(root: str | Path, size: int, count: int | None = None) -> dic
         arrays, ``N = min(count, sources, references)``.
     """
     root = Path(root)
-    points, mask_keys = read_landmarks(root), read_mask_keys(root)
+    points, mask_keys = read_landmarks(root)
     pairs: dict[str, Any] = {}
     for stream, folder in STREAMS.items():
         faces = load_face_set(root, root / TEST_FOLDER / folder, size, points, None, mask_keys)
