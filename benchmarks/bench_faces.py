@@ -7,11 +7,15 @@ matters; the student is given the current age, so no age estimator runs), and me
 and of this process's CPU time (the minimum is the figure least disturbed by a shared machine).
 
 ``--detect-sizes 40,64,80`` also times detection alone on the 1-MP photo for each smallest face size (pixels);
-``--photos DIR`` runs today's detector on every JPEG in ``DIR`` (for example the group photos of
+``--photos DIR`` runs the detector on every JPEG in ``DIR`` (for example the group photos of
 ``@vladmandic/face-api``'s ``demo/``, which are not in the repository), at full size and scaled to 1 megapixel,
-and prints the faces found and the time (compare a run before and after a detector change).
+and prints the faces found and the time (compare a run before and after a detector change); with a detector other
+than MTCNN it also counts how many of MTCNN's faces it found (IoU ≥ 0.5).
 
-    .venv/bin/python benchmarks/bench_faces.py [--repeats 15] [--big-megapixels 50] [--photos DIR]
+``--detector blazeface`` (or ``blazeface:front``) times the whole path with the BlazeFace detector; its graphs come
+from a user's copy (``$AGESHIFT_BLAZEFACE``, see ``ageshift.faces.blazeface``).
+
+    .venv/bin/python benchmarks/bench_faces.py [--repeats 15] [--big-megapixels 50] [--photos DIR] [--detector D]
 """
 
 from __future__ import annotations
@@ -121,10 +125,17 @@ def run_once(path: Path, translator, detector) -> dict[str, float]:
     return times
 
 
-def time_presets(photo: Path, presets: list[str], repeats: int) -> dict[str, dict[str, float]]:
+def make_detector(spec: str):
+    """``mtcnn``, ``dlib``, ``blazeface`` or ``blazeface:front``: the detector a benchmark row uses."""
     from ageshift.faces import create_detector
 
-    detector = create_detector("mtcnn")
+    return create_detector(spec)
+
+
+def time_presets(
+    photo: Path, presets: list[str], repeats: int, detector_spec: str
+) -> dict[str, dict[str, float]]:
+    detector = make_detector(detector_spec)
     results = {}
     for preset in presets:
         translator = build_translator(preset)
@@ -134,12 +145,14 @@ def time_presets(photo: Path, presets: list[str], repeats: int) -> dict[str, dic
     return results
 
 
-def time_detection(photo: Path, sizes: list[float], repeats: int) -> dict[str, dict[str, float]]:
+def time_detection(
+    photo: Path, sizes: list[float], repeats: int, detector_spec: str
+) -> dict[str, dict[str, float]]:
     """Detection alone on ``photo`` for each smallest face size: minimum wall and CPU ms, faces found."""
-    from ageshift.faces import create_detector, detect_faces
+    from ageshift.faces import detect_faces
     from ageshift.io import load_image
 
-    detector, image = create_detector("mtcnn"), load_image(photo)
+    detector, image = make_detector(detector_spec), load_image(photo)
     results = {}
     for size in sizes:
         runs = []
@@ -155,15 +168,30 @@ def time_detection(photo: Path, sizes: list[float], repeats: int) -> dict[str, d
     return results
 
 
-def detect_photos(folder: Path, repeats: int) -> dict[str, dict[str, float]]:
+def _matched(found, reference) -> int:
+    """How many of the ``reference`` faces have a face in ``found`` with IoU ≥ 0.5."""
+
+    def iou(a, b) -> float:
+        width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        inter = width * height
+        area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        return inter / area if area > 0 else 0.0
+
+    return sum(any(iou(r.box, f.box) >= 0.5 for f in found) for r in reference)
+
+
+def detect_photos(folder: Path, repeats: int, detector_spec: str) -> dict[str, dict[str, float]]:
     """Faces found (pipeline defaults: copy ≤ 1024 px, faces ≥ 40 px) and minimum wall ms on each JPEG of
-    ``folder``, at full size and scaled to 1 megapixel."""
+    ``folder``, at full size and scaled to 1 megapixel; for a detector other than MTCNN, also how many of MTCNN's
+    faces it found."""
     from PIL import Image
 
-    from ageshift.faces import create_detector, detect_faces
+    from ageshift.faces import detect_faces
     from ageshift.io import load_image
 
-    detector, results = create_detector("mtcnn"), {}
+    detector, results = make_detector(detector_spec), {}
+    reference = None if detector_spec == "mtcnn" else make_detector("mtcnn")
     for path in sorted(folder.glob("*.jp*g")):
         photo = load_image(path)
         scale = (1e6 / (photo.width * photo.height)) ** 0.5
@@ -181,6 +209,10 @@ def detect_photos(folder: Path, repeats: int) -> dict[str, dict[str, float]]:
                 "wall_ms": min(walls) * 1000,
                 "sizes": [round(f.size) for f in faces],
             }
+            if reference is not None:
+                expected = detect_faces(image, reference, 1024, 40)
+                results[name]["mtcnn_faces"] = len(expected)
+                results[name]["mtcnn_matched"] = _matched(faces, expected)
     return results
 
 
@@ -235,6 +267,7 @@ def main() -> None:
         "--photos", type=Path, help="a folder of photos to count faces in (e.g. group photos)"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--detector", default="mtcnn", help="mtcnn, dlib, blazeface or blazeface:front")
     parser.add_argument("--measure-big", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
 
@@ -246,7 +279,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         photo = make_photo(Path(folder) / "photo.jpg", arguments.megapixels)
-        results = time_presets(photo, arguments.presets.split(","), arguments.repeats)
+        results = time_presets(photo, arguments.presets.split(","), arguments.repeats, arguments.detector)
         for preset, times in results.items():
             stages = "  ".join(f"{s} {times[s] * 1000:6.1f}" for s in STAGES)
             cpu = "  ".join(f"{s} {times[s + '_cpu'] * 1000:6.1f}" for s in STAGES)
@@ -255,7 +288,7 @@ def main() -> None:
             )
             print(f"{preset:>6}  cpu: {times['total_cpu'] * 1000:7.1f} ms | {cpu} ms")
         sizes = [float(v) for v in arguments.detect_sizes.split(",") if v]
-        detection = time_detection(photo, sizes, arguments.repeats)
+        detection = time_detection(photo, sizes, arguments.repeats, arguments.detector)
         for size, row in detection.items():
             print(
                 f"detect only, faces >= {size} px: {row['wall_ms']:6.1f} ms wall, {row['cpu_ms']:6.1f} ms cpu, "
@@ -263,9 +296,12 @@ def main() -> None:
             )
         results["detect_sizes"] = detection
         if arguments.photos:
-            found = detect_photos(arguments.photos, max(3, arguments.repeats // 5))
+            found = detect_photos(arguments.photos, max(3, arguments.repeats // 5), arguments.detector)
             for name, row in found.items():
-                print(f"{name:>18}: {row['faces']} faces {row['sizes']}, {row['wall_ms']:6.1f} ms")
+                versus = (
+                    f" (MTCNN's: {row['mtcnn_matched']}/{row['mtcnn_faces']})" if "mtcnn_faces" in row else ""
+                )
+                print(f"{name:>18}: {row['faces']} faces {row['sizes']}{versus}, {row['wall_ms']:6.1f} ms")
             results["photos"] = found
         if arguments.big_megapixels > 0:
             big = make_photo(Path(folder) / "big.jpg", arguments.big_megapixels)

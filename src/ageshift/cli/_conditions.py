@@ -14,6 +14,10 @@ import typer
 DIRECTION_HELP = "Two-domain models: older or younger (see `ageshift info MODEL`)."
 TARGET_AGE_HELP = "Conditional models: the age to show, in the model's range."
 ATTRIBUTE_HELP = "Conditional models: NAME=VALUE, e.g. hair=blond (repeatable)."
+DETECTOR_HELP = (
+    "Face detector: mtcnn (faces from 40 px), blazeface or blazeface:front (fast, large faces only; needs "
+    "MediaPipe's graphs: $AGESHIFT_BLAZEFACE) or dlib."
+)
 STRENGTH_HELP = "0..1: how far from the input towards the requested condition (default 1)."
 
 

@@ -12,6 +12,7 @@ from ..errors import AgeshiftError, ImageLoadError
 from ..outputs import OutputPlan
 from ._app import app, prepare_app
 from ._conditions import (
+    DETECTOR_HELP,
     attribute_option,
     condition_request,
     direction_option,
@@ -111,7 +112,7 @@ def age(
     save_crops: Path | None = typer.Option(
         None, "--save-crops", help="Also save aligned and translated crops."
     ),
-    detector: str = typer.Option("mtcnn", "--detector", help="Face detector: mtcnn or dlib."),
+    detector: str = typer.Option("mtcnn", "--detector", help=DETECTOR_HELP),
     whole_image: bool = typer.Option(False, "--whole-image", help="Translate the whole picture (pets)."),
     box: list[str] | None = typer.Option(None, "--box", help="Region x0,y0,x1,y1 to translate (repeatable)."),
     max_faces: int = typer.Option(10, help="At most this many faces per photo, largest first."),
@@ -236,7 +237,7 @@ def age_sweep(
         None, "--target-age", "-a", help="Conditional models: the age a --strengths sweep moves towards."
     ),
     attribute: list[str] | None = attribute_option(),
-    detector: str = typer.Option("mtcnn", "--detector", help="Face detector: mtcnn or dlib."),
+    detector: str = typer.Option("mtcnn", "--detector", help=DETECTOR_HELP),
     whole_image: bool = typer.Option(False, "--whole-image", help="Translate the whole picture (pets)."),
     whole_photo: bool = typer.Option(
         False, "--whole-photo", help="Frames show the whole photo, not the face."
@@ -313,7 +314,7 @@ def prepare_faces(
     template: str = typer.Option("ffhq", help="Alignment template: ffhq or utkface."),
     size: int = typer.Option(256, help="Crop side in pixels."),
     padding: float = typer.Option(0.0, help="Margin around the template square, as a fraction of it."),
-    detector: str = typer.Option("mtcnn", help="Face detector: mtcnn or dlib."),
+    detector: str = typer.Option("mtcnn", help=DETECTOR_HELP),
     test_fraction: float = typer.Option(0.1, help="Share of photos put in the test split."),
     min_face_size: float = typer.Option(48.0, help="Skip faces smaller than this (pixels)."),
 ) -> None:

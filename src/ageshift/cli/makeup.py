@@ -11,7 +11,7 @@ import typer
 
 from ..errors import AgeshiftError, ImageLoadError
 from ._app import app, prepare_app
-from ._conditions import strength_option
+from ._conditions import DETECTOR_HELP, strength_option
 from ._console import report_skipped, say
 from .onnx import backend_option, load_with_backend
 
@@ -33,7 +33,7 @@ def makeup_command(
         help="Super-resolve each edited face before paste-back (last stage): realesrgan-x4, srresnet-x4, "
         "srgan-x4 or a super-resolution model folder.",
     ),
-    detector: str = typer.Option("mtcnn", "--detector", help="Face detector: mtcnn or dlib."),
+    detector: str = typer.Option("mtcnn", "--detector", help=DETECTOR_HELP),
     reference_aligned: bool = typer.Option(
         False, "--reference-aligned", help="The reference is already an aligned face crop (a training image)."
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ._app import app
+from ._conditions import DETECTOR_HELP
 from .onnx import backend_option
 
 
@@ -16,7 +17,7 @@ def serve(
     ),
     port: int | None = typer.Option(None, help="TCP port (default: the first free one from 7860)."),
     max_upload_mb: float = typer.Option(20.0, help="Refuse uploads larger than this many megabytes."),
-    detector: str = typer.Option("mtcnn", help="Face detector used by the face pipeline."),
+    detector: str = typer.Option("mtcnn", help=DETECTOR_HELP),
     max_queue: int = typer.Option(16, help="Requests allowed to wait; more are turned away."),
     backend: str = backend_option(),
 ) -> None:

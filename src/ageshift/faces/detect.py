@@ -8,14 +8,17 @@ from typing import Any
 from PIL import Image
 
 from ..errors import AgeshiftError
+from .blazeface import BlazeFaceDetector
 from .mtcnn import MTCNNDetector
 from .types import FaceDetection, FaceDetector
 
 
 def _mtcnn(**options: Any) -> FaceDetector:
-    from .mtcnn import MTCNNDetector
-
     return MTCNNDetector(**options)
+
+
+def _blazeface(**options: Any) -> FaceDetector:
+    return BlazeFaceDetector(**options)
 
 
 def _dlib(**options: Any) -> FaceDetector:
@@ -24,7 +27,7 @@ def _dlib(**options: Any) -> FaceDetector:
     return DlibDetector(**options)
 
 
-_DETECTORS: dict[str, Callable[..., FaceDetector]] = {"mtcnn": _mtcnn, "dlib": _dlib}
+_DETECTORS: dict[str, Callable[..., FaceDetector]] = {"mtcnn": _mtcnn, "blazeface": _blazeface, "dlib": _dlib}
 DETECTOR_NAMES = tuple(_DETECTORS)
 
 
@@ -32,14 +35,21 @@ def create_detector(name: str = "mtcnn", **options: Any) -> FaceDetector:
     """Build a face detector backend by name.
 
     Args:
-        name: ``"mtcnn"`` (default; onnxruntime) or ``"dlib"`` (HOG + shape predictor).
+        name: ``"mtcnn"`` (default; onnxruntime), ``"blazeface"`` or ``"blazeface:front"`` (fast, large faces
+            only; MediaPipe's graphs from a user's copy, see :mod:`ageshift.faces.blazeface`) or ``"dlib"`` (HOG +
+            shape predictor).
         **options: backend options, e.g. ``min_face_size``, ``min_score``, ``max_faces``.
 
     Returns:
         An object with ``detect(image: PIL RGB) -> list[FaceDetection]``, largest face first.
     """
+    name, _, variant = name.partition(":")
     if name not in _DETECTORS:
         raise AgeshiftError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTOR_NAMES)}")
+    if variant:
+        if name != "blazeface":
+            raise AgeshiftError(f"the {name} face detector has no variants (got {name}:{variant})")
+        options = {"model": variant, **options}
     try:
         return _DETECTORS[name](**options)
     except TypeError as error:
@@ -85,6 +95,9 @@ def detect_faces(
         factor = max(factor, float(min_face_size) / float(smallest_seen))
     if factor <= 1.0:
         return found.detect(image)
+    if isinstance(found, BlazeFaceDetector):
+        # It letterboxes the photo to its own small input anyway and cuts O-Net's windows at full resolution.
+        return found.detect(image, min_face_size=min_face_size)
     if isinstance(found, MTCNNDetector):
         # Same pyramid as on the reduced copy, built from the photo itself: P-Net scans the same pixels, and R/O-Net
         # cut their windows at full resolution (no reduced copy of the photo is made).

