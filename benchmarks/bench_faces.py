@@ -2,7 +2,8 @@
 
 Runs on a ~1-megapixel photo with one face (built from scikit-image's astronaut), with CycleGAN generators of
 the ``fast`` and ``paper`` presets and the ``reager`` student (``fast`` preset; random weights: only the timing
-matters; the student is given the current age, so no age estimator runs), and measures peak memory (RSS) for a
+matters; the student is given the current age, so no age estimator runs; ``reager-onnx`` is the same student
+exported to ONNX and run by onnxruntime), and measures peak memory (RSS) for a
 50-megapixel photo in a fresh process. Every stage is reported as the minimum over the repeats of its wall time
 and of this process's CPU time (the minimum is the figure least disturbed by a shared machine).
 
@@ -58,12 +59,24 @@ def build_translator(preset: str):
 
     if preset == "identity":
         return ageshift.load("identity")
-    if preset == "reager":
+    if preset in ("reager", "reager-onnx"):
         from ageshift.models.reager.translator import ReagerTranslator
 
         student = ageshift.create_model("reager", preset="fast")
         config = student.config  # type: ignore[attr-defined]
-        return ReagerTranslator(student.student.eval(), to_dict(config), config.image_size)  # type: ignore[attr-defined]
+        translator = ReagerTranslator(student.student.eval(), to_dict(config), config.image_size)  # type: ignore[attr-defined]
+        if preset == "reager":
+            return translator
+        # The same student on onnxruntime (`ageshift export-onnx`, then `--backend onnxruntime`).
+        import torch
+
+        from ageshift.onnx.export import export_onnx
+        from ageshift.onnx.runtime import load_onnx
+
+        folder = Path(tempfile.mkdtemp(prefix="bench-faces-"))
+        translator.save_pretrained(folder)
+        export_onnx(translator, folder)
+        return load_onnx(folder, threads=torch.get_num_threads())
     model = ageshift.create_model("cyclegan", preset=preset)
     return TwoDomainTranslator(model.generators(), "cyclegan", to_dict(model.config), model.config.image_size)
 

