@@ -149,7 +149,7 @@ def test_package_file_names_the_missing_file():
 
 
 def test_unknown_detector_and_bad_options_are_named():
-    with pytest.raises(AgeshiftError, match="'yunet'.*mtcnn, dlib"):
+    with pytest.raises(AgeshiftError, match="'yunet'.*mtcnn, blazeface, dlib"):
         create_detector("yunet")
     with pytest.raises(AgeshiftError, match="mtcnn"):
         create_detector("mtcnn", colour="blue")
