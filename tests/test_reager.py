@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from ageshift.config import to_dict
 from ageshift.faces.align import AlignedFace, invert_affine
@@ -139,6 +139,54 @@ def test_paste_delta_adds_the_upscaled_change_without_resampling_the_photo() -> 
     # The photo's detail is its own: the difference is smooth (no pixel-to-pixel noise of the photo in it).
     difference = result[30:70, 50:90, 0] - pixels[30:70, 50:90, 0].astype(int)
     assert np.abs(np.diff(difference, axis=1)).max() <= 2
+
+
+def _bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``field`` sampled bilinearly at crop coordinates ``(x, y)`` (pixel centres at +0.5), zero outside."""
+    padded = np.pad(field, ((1, 1), (1, 1), (0, 0)))
+    gx, gy = x - 0.5 + 1, y - 0.5 + 1
+    inside = (gx >= 0) & (gy >= 0) & (gx <= padded.shape[1] - 1) & (gy <= padded.shape[0] - 1)
+    gx, gy = np.clip(gx, 0, padded.shape[1] - 1.001), np.clip(gy, 0, padded.shape[0] - 1.001)
+    ix, iy = np.floor(gx).astype(int), np.floor(gy).astype(int)
+    fx, fy = (gx - ix)[..., None], (gy - iy)[..., None]
+    value = (
+        padded[iy, ix] * (1 - fx) * (1 - fy) + padded[iy, ix + 1] * fx * (1 - fy)
+        + padded[iy + 1, ix] * (1 - fx) * fy + padded[iy + 1, ix + 1] * fx * fy
+    )  # fmt: skip
+    return value * inside[..., None]
+
+
+@pytest.mark.parametrize("amplitude", [40.0, 200.0])  # one 8-bit image with an offset; and the two-part form
+def test_paste_delta_matches_a_float_bilinear_warp_of_the_weighted_change(amplitude: float) -> None:
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (200, 220, 3), dtype=np.uint8)
+    photo = Image.fromarray(pixels)
+    size, angle, scale = 32, 0.3, 0.27  # a rotated face, ~3.7 photo pixels per crop pixel
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    matrix = np.hstack(
+        [rotation, (np.array([size / 2, size / 2]) - rotation @ np.array([110.0, 100.0]))[:, None]]
+    )
+    aligned = AlignedFace(crop=Image.new("RGB", (size, size)), matrix=matrix, inverse=invert_affine(matrix))
+    ys, xs = np.mgrid[0:size, 0:size] / size
+    delta = amplitude * np.stack([np.sin(3 * xs + 1), np.cos(2 * ys), np.sin(2 * (xs - ys))], -1).astype(
+        np.float32
+    )
+    mask = Image.fromarray(np.pad(np.full((size - 8, size - 8), 255, np.uint8), 4)).filter(
+        ImageFilter.BoxBlur(2)
+    )
+    window = paste_delta(photo, delta, mask, aligned)
+    assert window is not None
+    weighted = delta * np.asarray(mask, np.float32)[..., None] / 255.0
+    py, px = np.mgrid[0:200, 0:220] + 0.5
+    crop = matrix @ np.stack([px.ravel(), py.ravel(), np.ones(px.size)])
+    change = _bilinear(weighted, crop[0].reshape(px.shape), crop[1].reshape(px.shape))
+    expected = np.clip(pixels + change, 0, 255)
+    error = np.abs(np.asarray(photo).astype(float) - expected)
+    # Rounding to whole levels, plus sampling up to half a photo pixel off where the change is steep.
+    steepest = max(np.abs(np.diff(change, axis=0)).max(), np.abs(np.diff(change, axis=1)).max())
+    assert error.max() <= 2.0 + steepest / 2 and error.mean() < 0.3
+    untouched = np.all(change == 0, axis=-1)
+    assert np.array_equal(np.asarray(photo)[untouched], pixels[untouched])
 
 
 def test_paste_delta_with_an_empty_mask_touches_nothing() -> None:
