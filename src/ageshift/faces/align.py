@@ -138,6 +138,12 @@ def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
 
 
+def affine_scale(matrix: np.ndarray) -> float:
+    """How many target pixels one source pixel spans under a similarity ``matrix`` (``2×3``): √|det| of its linear
+    part."""
+    return float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:2, :2]))))
+
+
 def warp(source: Image.Image, inverse: np.ndarray, size: tuple[int, int], edge: bool = True) -> Image.Image:
     """Resample ``source`` into a ``size`` image where output pixel ``p`` takes ``source`` at ``inverse @ p``.
 
@@ -155,7 +161,7 @@ def warp(source: Image.Image, inverse: np.ndarray, size: tuple[int, int], edge: 
     """
     width, height = size
     corners = apply_affine(inverse, np.array([[0, 0], [width, 0], [0, height], [width, height]], np.float64))
-    scale = float(np.sqrt(abs(np.linalg.det(inverse[:, :2]))))
+    scale = affine_scale(inverse)
     margin = 2.0 + 2.0 * scale
     x0, y0 = np.floor(corners.min(0) - margin).astype(int)
     x1, y1 = np.ceil(corners.max(0) + margin).astype(int)

@@ -18,6 +18,7 @@ from PIL import Image
 from ..errors import AgeshiftError
 from ..models.conditions import Condition, ConditionError, ConditionSpec
 from ..models.translator import Translator
+from .align import affine_scale
 
 if TYPE_CHECKING:
     from ..models.superres.resolver import SuperResolver
@@ -177,7 +178,7 @@ def upscaled_face(
         ``(crop, mask, alignment)`` at the new side.
     """
     side = translated.width
-    photo_per_crop = 1.0 / math.sqrt(abs(float(np.linalg.det(np.asarray(aligned.matrix, np.float64)[:, :2]))))
+    photo_per_crop = 1.0 / affine_scale(aligned.matrix)
     target = min(upscaler.scale * side, math.ceil(side * photo_per_crop))
     if target <= side:
         return translated, mask, aligned

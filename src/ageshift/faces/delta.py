@@ -1,11 +1,12 @@
 """Adding a model's predicted change to a photo at the face's real size: the photo's pixels are never resampled.
 
 A change-predicting model (the ``reager`` family) gives a smooth ``(S, S, 3)`` change at its own size. It is
-weighted by the face mask in crop space, split into its positive and negative parts (two 8-bit images), and each
-part is warped through the inverse alignment straight onto the photo's pixel grid (bilinear: the change is smooth)
-and added there with saturating 8-bit arithmetic, so the photo keeps its own detail and pixels where the mask is 0
-stay bit-identical. Everything after the split runs in Pillow's C loops on 8-bit pixels: on a 1-megapixel photo
-with a 430-pixel face this is about 1 ms, against 6.5 ms for warping four float channels.
+weighted by the face mask in crop space, rounded to whole levels and held as one 8-bit image (change + 128; two
+images, rising and falling, when it exceeds ±127 levels). That image is enlarged by the whole scale factor with
+Pillow's separable resize, sampled nearest onto the photo's pixel grid through the inverse alignment, and added with
+saturating 8-bit arithmetic, so the photo keeps its own detail and pixels where the mask is 0 stay bit-identical.
+On a 1-megapixel photo with a 430-pixel face this takes 1.7 ms, against 6.5 ms for a bilinear warp of four float
+images.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from ..errors import AgeshiftError
-from .align import AlignedFace
+from .align import AlignedFace, affine_scale
 from .blend import PASTE_BAND_ROWS, paste_window
 
 #: The change is enlarged at most this many times before sampling (bounds memory on very large faces).
@@ -37,8 +38,9 @@ def paste_delta(
     Returns:
         ``(x0, y0, x1, y1)`` window of the photo that was touched, or ``None`` when nothing was.
 
-    The change is rounded to whole pixel levels at the model's size before it is upscaled, so each photo pixel
-    is within one level of ``photo + mask · delta`` computed in floating point.
+    The change is rounded to whole levels at the model's size and sampled at most half a photo pixel from where a
+    bilinear warp would sample it, so each photo pixel is within rounding, plus half the change's step between
+    neighbouring pixels, of the floating-point ``photo + upscaled(mask · delta)``.
     """
     if delta.ndim != 3 or delta.shape[2] != 3 or delta.shape[:2] != (mask.height, mask.width):
         raise AgeshiftError(f"change map {delta.shape} does not match the {mask.size} mask (expected S×S×3)")
@@ -62,7 +64,7 @@ def paste_delta(
     # Pillow's affine bilinear is slow (~30 ns a pixel); its separable resize and nearest sampling are not. So the
     # change is enlarged by the whole factor to about the photo's pixel pitch, then sampled nearest at each photo
     # pixel: at most half a photo pixel from where a bilinear warp would sample a change that is smooth there.
-    scale = aligned_scale(aligned.matrix)
+    scale = affine_scale(aligned.matrix)  # crop pixels per photo pixel
     factor = min(max(round(1.0 / scale), 1), MAX_ENLARGE)
     if factor > 1:
         parts = [
@@ -83,11 +85,6 @@ def paste_delta(
         band = (x0, band_top, x1, min(band_top + PASTE_BAND_ROWS, y1))
         _add_band(photo, parts, to_parts, band, sampling)
     return window
-
-
-def aligned_scale(matrix: np.ndarray) -> float:
-    """Crop pixels per photo pixel of a similarity ``matrix`` (photo → crop)."""
-    return float(np.sqrt(abs(np.linalg.det(np.asarray(matrix)[:2, :2]))))
 
 
 def _add_band(
