@@ -16,7 +16,7 @@ from PIL import Image
 
 from ageshift.errors import AgeshiftError, ModelLoadError
 from ageshift.faces import create_detector, detect_faces
-from ageshift.faces.blazeface import MODELS, NPM_PACKAGE, anchors, blend, decode, read_graph
+from ageshift.faces.blazeface import MODELS, NPM_PACKAGE, _shrunk, anchors, blend, decode, read_graph
 
 onnx = pytest.importorskip("onnx")
 skimage_data = pytest.importorskip("skimage.data")
@@ -104,6 +104,22 @@ def test_blend_merges_overlaps_by_score_and_keeps_the_rest():
     assert np.allclose(merged[0], (1.2, 0, 11.2, 10, 0.9))  # (0.6 * 0 + 0.9 * 2) / 1.5 = 1.2
     assert np.allclose(merged[1], proposals[2])
     assert blend(np.empty((0, 5))).shape == (0, 5)
+
+
+def test_the_input_is_an_area_average_of_the_photo_small_photos_resized_directly():
+    rng = np.random.default_rng(3)
+    # Smooth content with fine noise on top: an area filter keeps the first and averages the second away.
+    ramp = np.linspace(0, 200, 1000)[None, :, None] + np.linspace(0, 50, 750)[:, None, None]
+    pixels = np.clip(ramp + rng.normal(0, 25, (750, 1000, 3)), 0, 255).astype(np.uint8)
+    photo = Image.fromarray(pixels)
+    shrunk = np.asarray(_shrunk(photo, (128, 96)), np.float32)
+    area = np.asarray(photo.resize((128, 96), Image.Resampling.BOX), np.float32)
+    assert shrunk.shape == area.shape == (96, 128, 3)
+    assert np.abs(shrunk - area).mean() < 4.0  # 16 samples of noise σ 25: σ ≈ 6 before clipping, mean |·| ≈ 5
+    assert np.abs(shrunk - area).mean() > 0.0  # it is the sampled path, not the filter
+    small = Image.fromarray(pixels[:200, :300])
+    expected = small.resize((128, 85), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    assert np.array_equal(np.asarray(_shrunk(small, (128, 85))), np.asarray(expected))
 
 
 def test_onet_gives_the_five_landmarks_of_each_proposal(planted):

