@@ -38,6 +38,23 @@ def test_network_reads_five_channels_and_predicts_an_rgb_change() -> None:
         network(images)  # RGB alone is not enough
 
 
+def test_projecting_before_upsampling_gives_the_same_features_as_after() -> None:
+    # Checkpoints trained with upsample-then-project must give the same change with the cheaper order.
+    torch.manual_seed(1)
+    network = ReagerUNet([4, 8, 16]).eval()
+    for projection, width, size in zip(network.projections, (16, 8), (8, 16), strict=True):
+        torch.nn.init.normal_(projection.weight, 0.0, 0.5)
+        torch.nn.init.normal_(projection.bias, 0.0, 0.5)
+        features = torch.randn(2, width, size, size)
+        with torch.no_grad():
+            after = projection(torch.nn.functional.interpolate(features, scale_factor=2, mode="bilinear"))
+            before = torch.nn.functional.interpolate(projection(features), scale_factor=2, mode="bilinear")
+        assert torch.allclose(before, after, atol=1e-5)
+    inputs = torch.randn(2, 5, 32, 32)
+    with torch.no_grad():
+        assert network(inputs).shape == (2, 3, 32, 32)
+
+
 def test_blur_pool_halves_and_does_not_alias() -> None:
     checker = (torch.arange(16)[None, :] + torch.arange(16)[:, None]) % 2
     pooled = BlurPool(1)(checker.float()[None, None] * 2 - 1)

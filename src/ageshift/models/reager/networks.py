@@ -38,7 +38,7 @@ class ReagerUNet(nn.Module):
     """``(B, 5, S, S)`` RGB in ``[-1, 1]`` + current and target age maps → ``(B, 3, S, S)`` RGB change.
 
     Encoder: per level one 3×3 convolution (two below the first level), blur pooling between levels. Decoder:
-    bilinear ×2, a 1×1 projection added to the skip features (cheaper than concatenation at full size), a 3×3
+    a 1×1 projection, bilinear ×2, added to the skip features (cheaper than concatenation at full size), a 3×3
     convolution. The head starts at zero, so an untrained student returns its input.
 
     Args:
@@ -77,8 +77,12 @@ class ReagerUNet(nn.Module):
                 features = self.pools[level](features)
         for projection, block in zip(self.projections, self.decoder, strict=True):
             skip = skips.pop()
-            upsampled = F.interpolate(features, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            features = block(projection(upsampled) + skip)
+            # The 1×1 projection and bilinear upsampling commute (both linear, the weights sum to one), so project
+            # first: a quarter of the pixels and half the channels to upsample.
+            upsampled = F.interpolate(
+                projection(features), size=skip.shape[-2:], mode="bilinear", align_corners=False
+            )
+            features = block(upsampled + skip)
         return self.head(features)
 
 
