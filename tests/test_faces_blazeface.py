@@ -104,6 +104,9 @@ def test_blend_merges_overlaps_by_score_and_keeps_the_rest():
     assert np.allclose(merged[0], (1.2, 0, 11.2, 10, 0.9))  # (0.6 * 0 + 0.9 * 2) / 1.5 = 1.2
     assert np.allclose(merged[1], proposals[2])
     assert blend(np.empty((0, 5))).shape == (0, 5)
+    # A proposal without area (BlazeFace can regress a zero width) is kept alone, and does not stop the loop.
+    degenerate = np.array([[5, 5, 5, 9, 0.95], [0, 0, 10, 10, 0.6]], dtype=np.float64)
+    assert np.allclose(blend(degenerate), degenerate)
 
 
 def test_the_input_is_an_area_average_of_the_photo_small_photos_resized_directly():

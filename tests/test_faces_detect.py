@@ -11,7 +11,7 @@ from PIL import Image
 
 from ageshift.errors import AgeshiftError, MissingDependencyError
 from ageshift.faces import FaceDetection, create_detector, detect_faces, filter_detections
-from ageshift.faces.mtcnn import nms
+from ageshift.faces.mtcnn import nms, overlaps
 from ageshift.faces.types import order_landmarks
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -196,3 +196,12 @@ def test_nms_keeps_best_of_overlapping_boxes():
     assert keep.tolist() == [1, 2]
     with pytest.raises(AgeshiftError):
         nms(boxes, np.ones(3), 0.5, method="max")
+
+
+def test_overlaps_by_union_and_by_the_smaller_box():
+    box = np.array([0.0, 0.0, 10.0, 10.0])
+    boxes = np.array(
+        [[0, 0, 10, 10], [5, 0, 15, 10], [2, 2, 4, 4], [20, 20, 30, 30], [3, 3, 3, 8]], dtype=float
+    )
+    assert np.allclose(overlaps(box, boxes), (1.0, 50 / 150, 4 / 100, 0.0, 0.0))
+    assert np.allclose(overlaps(box, boxes, "min"), (1.0, 0.5, 1.0, 0.0, 0.0))

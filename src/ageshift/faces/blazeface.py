@@ -24,7 +24,7 @@ from PIL import Image
 
 from ..assets import require_module
 from ..errors import AgeshiftError, ModelLoadError
-from .mtcnn import cpu_session, onet_session, output_stage, square_boxes
+from .mtcnn import THRESHOLDS, cpu_session, onet_session, output_stage, overlaps, square_boxes
 from .types import FaceDetection, filter_detections
 
 #: The npm package that holds the graphs, and the version whose files were checked.
@@ -165,14 +165,8 @@ def blend(proposals: np.ndarray, overlap: float = _BLEND_IOU) -> np.ndarray:
     merged = []
     while len(remaining):
         best = remaining[0]
-        x0 = np.maximum(best[0], remaining[:, 0])
-        y0 = np.maximum(best[1], remaining[:, 1])
-        x1 = np.minimum(best[2], remaining[:, 2])
-        y1 = np.minimum(best[3], remaining[:, 3])
-        inter = np.maximum(x1 - x0, 0.0) * np.maximum(y1 - y0, 0.0)
-        areas = (remaining[:, 2] - remaining[:, 0]) * (remaining[:, 3] - remaining[:, 1])
-        iou = inter / np.maximum(areas + areas[0] - inter, 1e-12)
-        same = iou > overlap
+        same = overlaps(best[:4], remaining[:, :4]) > overlap
+        same[0] = True  # a box without area overlaps nothing, itself included
         weights = remaining[same, 4:5]
         box = (remaining[same, :4] * weights).sum(0) / weights.sum()
         merged.append(np.append(box, best[4]))
@@ -236,7 +230,7 @@ class BlazeFaceDetector:
             return []
         boxes = square_boxes(_grown(proposals[:, :4], _WINDOW_GROWTH))
         windows = np.stack([_window(image, box, 48) for box in boxes]).astype(np.float32)
-        detections = output_stage(self.onet, windows, boxes, image.size, 0.7)
+        detections = output_stage(self.onet, windows, boxes, image.size, THRESHOLDS[2])
         smallest = max(self.min_face_size, float(min_face_size or 0.0))
         return filter_detections(detections, smallest, self.min_score, self.max_faces)
 

@@ -28,6 +28,10 @@ from .types import FaceDetection, filter_detections, order_landmarks
 #: P-Net sees 12-pixel windows with a stride of 2 on each pyramid level.
 _PNET_CELL = 12
 _PNET_STRIDE = 2
+#: Score thresholds of P-Net, R-Net and O-Net (the MTCNN paper's values).
+THRESHOLDS = (0.6, 0.7, 0.7)
+#: O-Net's final boxes overlapping more than this (intersection over the smaller box) are one face.
+_OUTPUT_OVERLAP = 0.7
 
 
 def _session(network: str, threads: int) -> Any:
@@ -62,22 +66,32 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "
     """
     if method not in ("union", "min"):
         raise AgeshiftError(f"unknown NMS method {method!r}; use 'union' or 'min'")
-    x0, y0, x1, y1 = boxes.T
-    areas = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
     order = np.argsort(-scores, kind="stable")
     keep = []
     while order.size:
         best, rest = order[0], order[1:]
         keep.append(best)
-        width = np.maximum(0.0, np.minimum(x1[best], x1[rest]) - np.maximum(x0[best], x0[rest]))
-        height = np.maximum(0.0, np.minimum(y1[best], y1[rest]) - np.maximum(y0[best], y0[rest]))
-        inter = width * height
-        if method == "min":
-            overlap = inter / np.maximum(np.minimum(areas[best], areas[rest]), 1e-9)
-        else:
-            overlap = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-9)
-        order = rest[overlap <= threshold]
+        order = rest[overlaps(boxes[best], boxes[rest], method) <= threshold]
     return np.asarray(keep, dtype=np.int64)
+
+
+def overlaps(box: np.ndarray, boxes: np.ndarray, method: str = "union") -> np.ndarray:
+    """How much one box ``(4,)`` overlaps each of ``boxes`` ``(N, 4)`` (``x0, y0, x1, y1``).
+
+    Args:
+        method: ``"union"`` (intersection over union) or ``"min"`` (intersection over the smaller box).
+
+    Returns:
+        ``(N,)`` overlaps in ``[0, 1]``; boxes without area overlap nothing.
+    """
+    width = np.maximum(0.0, np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]))
+    height = np.maximum(0.0, np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]))
+    inter = width * height
+    area = max(float(box[2] - box[0]), 0.0) * max(float(box[3] - box[1]), 0.0)
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0.0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0.0)
+    if method == "min":
+        return inter / np.maximum(np.minimum(area, areas), 1e-9)
+    return inter / np.maximum(area + areas - inter, 1e-9)
 
 
 def square_boxes(boxes: np.ndarray) -> np.ndarray:
@@ -191,7 +205,7 @@ class MTCNNDetector:
     def __init__(
         self,
         min_face_size: float = 20.0,
-        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+        thresholds: tuple[float, float, float] = THRESHOLDS,
         scale_factor: float = 0.709,
         min_score: float = 0.9,
         max_faces: int | None = 20,
@@ -340,7 +354,7 @@ def output_stage(
     landmark_x = boxes[:, 0:1] + points[:, :5] * width
     landmark_y = boxes[:, 1:2] + points[:, 5:] * height
     boxes = _refine(boxes, offsets)
-    keep = nms(boxes, scores, 0.7, method="min")
+    keep = nms(boxes, scores, _OUTPUT_OVERLAP, method="min")
     detections = []
     for index in keep:
         landmarks = order_landmarks(np.stack([landmark_x[index], landmark_y[index]], 1))
