@@ -183,15 +183,12 @@ def time_detection(
 
 def _matched(found, reference) -> int:
     """How many of the ``reference`` faces have a face in ``found`` with IoU ≥ 0.5."""
+    import numpy as np
 
-    def iou(a, b) -> float:
-        width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-        height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-        inter = width * height
-        area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-        return inter / area if area > 0 else 0.0
+    from ageshift.faces.types import overlaps
 
-    return sum(any(iou(r.box, f.box) >= 0.5 for f in found) for r in reference)
+    boxes = np.array([f.box for f in found], np.float64).reshape(-1, 4)
+    return sum(bool((overlaps(np.asarray(r.box, np.float64), boxes) >= 0.5).any()) for r in reference)
 
 
 def detect_photos(folder: Path, repeats: int, detector_spec: str) -> dict[str, dict[str, float]]:

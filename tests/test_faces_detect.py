@@ -11,8 +11,8 @@ from PIL import Image
 
 from ageshift.errors import AgeshiftError, MissingDependencyError
 from ageshift.faces import FaceDetection, create_detector, detect_faces, filter_detections
-from ageshift.faces.mtcnn import nms, overlaps
-from ageshift.faces.types import order_landmarks
+from ageshift.faces.mtcnn import nms
+from ageshift.faces.types import order_landmarks, overlaps
 
 skimage_data = pytest.importorskip("skimage.data")
 matplotlib = pytest.importorskip("matplotlib")

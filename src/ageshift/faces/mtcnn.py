@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..assets import package_file, require_module
 from ..errors import AgeshiftError
-from .types import FaceDetection, filter_detections, order_landmarks
+from .types import FaceDetection, filter_detections, order_landmarks, overlaps
 
 #: P-Net sees 12-pixel windows with a stride of 2 on each pyramid level.
 _PNET_CELL = 12
@@ -73,25 +73,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "
         keep.append(best)
         order = rest[overlaps(boxes[best], boxes[rest], method) <= threshold]
     return np.asarray(keep, dtype=np.int64)
-
-
-def overlaps(box: np.ndarray, boxes: np.ndarray, method: str = "union") -> np.ndarray:
-    """How much one box ``(4,)`` overlaps each of ``boxes`` ``(N, 4)`` (``x0, y0, x1, y1``).
-
-    Args:
-        method: ``"union"`` (intersection over union) or ``"min"`` (intersection over the smaller box).
-
-    Returns:
-        ``(N,)`` overlaps in ``[0, 1]``; boxes without area overlap nothing.
-    """
-    width = np.maximum(0.0, np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]))
-    height = np.maximum(0.0, np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]))
-    inter = width * height
-    area = max(float(box[2] - box[0]), 0.0) * max(float(box[3] - box[1]), 0.0)
-    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0.0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0.0)
-    if method == "min":
-        return inter / np.maximum(np.minimum(area, areas), 1e-9)
-    return inter / np.maximum(area + areas - inter, 1e-9)
 
 
 def square_boxes(boxes: np.ndarray) -> np.ndarray:

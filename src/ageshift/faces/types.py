@@ -66,6 +66,25 @@ class FaceDetector(Protocol):
     def detect(self, image: Image.Image) -> list[FaceDetection]: ...
 
 
+def overlaps(box: np.ndarray, boxes: np.ndarray, method: str = "union") -> np.ndarray:
+    """How much one box ``(4,)`` overlaps each of ``boxes`` ``(N, 4)`` (``x0, y0, x1, y1``).
+
+    Args:
+        method: ``"union"`` (intersection over union) or ``"min"`` (intersection over the smaller box).
+
+    Returns:
+        ``(N,)`` overlaps in ``[0, 1]``; boxes without area overlap nothing.
+    """
+    width = np.maximum(0.0, np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]))
+    height = np.maximum(0.0, np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]))
+    inter = width * height
+    area = max(float(box[2] - box[0]), 0.0) * max(float(box[3] - box[1]), 0.0)
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0.0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0.0)
+    if method == "min":
+        return inter / np.maximum(np.minimum(area, areas), 1e-9)
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
 def order_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """Put eye and mouth pairs in image order (left = smaller x), whatever order a backend gave.
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AgeshiftError
-from ..faces.types import FaceDetection
+from ..faces.types import FaceDetection, overlaps
 
 #: One-Euro ``beta`` of ``--smooth`` (chosen by measurement, see :func:`smoothing_filter`).
 SMOOTH_BETA = 3.0
@@ -84,17 +84,6 @@ def smoothing_filter(smooth: float) -> OneEuroFilter | None:
     return OneEuroFilter(min_cutoff=1.0 / smooth, beta=SMOOTH_BETA) if smooth > 0 else None
 
 
-def iou(first: tuple[float, ...], second: tuple[float, ...]) -> float:
-    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
-    width = min(first[2], second[2]) - max(first[0], second[0])
-    height = min(first[3], second[3]) - max(first[1], second[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    area = (first[2] - first[0]) * (first[3] - first[1]) + (second[2] - second[0]) * (second[3] - second[1])
-    return float(inter / (area - inter))
-
-
 @dataclass
 class Track:
     """One face followed over frames.
@@ -138,9 +127,11 @@ def _greedy_pairs(
     boxes: Sequence[tuple[float, ...]], detections: list[FaceDetection], min_iou: float, taken: set[int]
 ) -> list[tuple[int, int]]:
     """``(box index, detection index)`` pairs by IoU, best first, each used once, ``taken`` detections skipped."""
+    free = [d for d in range(len(detections)) if d not in taken]
+    found = np.array([detections[d].box for d in free], np.float64).reshape(-1, 4)
     pairs = sorted(
-        ((iou(box, found.box), b, d) for b, box in enumerate(boxes) for d, found in enumerate(detections)
-         if d not in taken),
+        ((float(overlap), b, d) for b, box in enumerate(boxes)
+         for overlap, d in zip(overlaps(np.asarray(box, np.float64), found), free, strict=True)),
         reverse=True,
     )  # fmt: skip
     used_boxes: set[int] = set()
